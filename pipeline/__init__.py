@@ -1,0 +1,1 @@
+"""Offline pipeline: MovieLens-format data in, a versioned artifact bundle out (`wren train`)."""

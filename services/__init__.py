@@ -1,0 +1,1 @@
+"""Wren's online tiers: feature, recall, ranking and the gateway, over one shared common package."""

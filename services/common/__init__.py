@@ -1,0 +1,1 @@
+"""Code every Wren service shares: server bootstrap, interceptors, config, caches, logs, bundle access."""

@@ -1,0 +1,39 @@
+"""Feature schema: the names, order and derivation of every feature the tiers exchange.
+
+Training and serving both derive features through these functions, so a feature means the same thing
+offline and online.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+USER_COUNTERS = ("count", "rating_sum", "rating_sumsq", "positives")
+USER_DENSE = ("log_count", "mean_rating", "std_rating", "positive_ratio")
+ITEM_DENSE = ("log_count", "mean_rating", "std_rating", "positive_ratio", "release_year", "log_popularity")
+
+DEFAULT_RATING = 3.5  # mean/std stand-in for users or items with no ratings yet
+
+
+def user_dense(counters: np.ndarray) -> np.ndarray:
+    """[n, 4] counters (count, sum, sum of squares, positives) -> [n, 4] USER_DENSE float32."""
+    counters = np.atleast_2d(np.asarray(counters, dtype=np.float64))
+    count, total, sumsq, positives = counters.T
+    safe = np.maximum(count, 1.0)
+    mean = np.where(count > 0, total / safe, DEFAULT_RATING)
+    var = np.where(count > 1, np.maximum(sumsq / safe - mean**2, 0.0) * count / np.maximum(count - 1, 1), 0.0)
+    ratio = np.where(count > 0, positives / safe, 0.0)
+    return np.stack([np.log1p(count), mean, np.sqrt(var), ratio], axis=1).astype(np.float32)
+
+
+def genre_affinity(genre_counts: np.ndarray) -> np.ndarray:
+    """[n, G] positive-interaction counts per genre -> [n, G] shares summing to 1 (zeros when none)."""
+    genre_counts = np.atleast_2d(np.asarray(genre_counts, dtype=np.float32))
+    totals = genre_counts.sum(axis=1, keepdims=True)
+    return np.divide(genre_counts, totals, out=np.zeros_like(genre_counts), where=totals > 0)
+
+
+def favourite_genres(affinity: np.ndarray, genres: list[str], top: int = 3) -> list[str]:
+    """Names of the user's top genres by affinity, strongest first, ignoring zero weights."""
+    order = np.argsort(-affinity, kind="stable")[:top]
+    return [genres[i] for i in order if affinity[i] > 0]

@@ -1,0 +1,1 @@
+"""Ranking tier: scores candidate batches with an ONNX CTR model."""

@@ -1,0 +1,1 @@
+"""Recall tier: multi-channel candidate generation over the item catalog."""

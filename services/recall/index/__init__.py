@@ -1,0 +1,1 @@
+"""Vector index backends (HNSW, exact, LSH) behind one interface."""

@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf code for the wren.v1 API (regenerate with `make protos`)."""
