@@ -33,7 +33,24 @@ def genre_affinity(genre_counts: np.ndarray) -> np.ndarray:
     return np.divide(genre_counts, totals, out=np.zeros_like(genre_counts), where=totals > 0)
 
 
+GENRE_RATING_PRIOR = 2.0  # pseudo-ratings at the user's own mean that shrink sparse genre means
+
+
+def genre_rating_deviation(genre_rated: np.ndarray, genre_rating_sum: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """[n, G] how much more (or less) than usual a user rates each genre: the genre's mean rating, shrunk
+    towards the user's mean by GENRE_RATING_PRIOR pseudo-ratings, minus the user's mean. Unlike genre
+    affinity it sees dislikes too; 0 for genres the user never rated."""
+    genre_rated = np.atleast_2d(np.asarray(genre_rated, dtype=np.float64))
+    genre_rating_sum = np.atleast_2d(np.asarray(genre_rating_sum, dtype=np.float64))
+    mean = user_dense(counters)[:, 1:2].astype(np.float64)
+    shrunk = (genre_rating_sum + GENRE_RATING_PRIOR * mean) / (genre_rated + GENRE_RATING_PRIOR)
+    return (shrunk - mean).astype(np.float32)
+
+
 def favourite_genres(affinity: np.ndarray, genres: list[str], top: int = 3) -> list[str]:
     """Names of the user's top genres by affinity, strongest first, ignoring zero weights."""
     order = np.argsort(-affinity, kind="stable")[:top]
     return [genres[i] for i in order if affinity[i] > 0]
+
+EVENT_TYPES = ("rating", "click", "view")
+POSITIVE_EVENT_TYPES = ("click",)  # implicit positives; ratings are positive at the bundle's threshold

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # name -> (dtype, trailing shape key); every input has a leading dynamic batch axis.
+# user_genres is the user's per-genre rating deviation (schema.genre_rating_deviation), item_genres the
+# item's multi-hot genres, *_embedding the pretrained item2vec/DeepWalk vectors (user = mean of recent).
 MODEL_INPUTS: dict[str, tuple[type, str]] = {
     "user_dense": (np.float32, "user_dense"),
     "user_genres": (np.float32, "genres"),

@@ -14,7 +14,10 @@ class VectorIndex(ABC):
     Data contract: vectors are float32 [n, dim]; they need not be normalised (backends normalise).
     `search` takes queries [q, dim] and returns (ids int64 [q, k], scores float32 [q, k]) ordered by
     descending cosine similarity; rows with fewer than k results are padded with id -1 and score -inf.
-    Adding an id that is already present replaces its vector.
+    Adding an id that is already present replaces its vector. Item ids must be non-negative (-1 is the
+    padding id); an id repeated within one `add` call keeps its last vector. Bad shapes, NaN/inf values
+    and negative ids raise ValueError. Equal scores come back in no particular order; an all-zero vector
+    has cosine 0 with everything.
     """
 
     kind: str = ""

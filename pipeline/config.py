@@ -1,0 +1,111 @@
+"""Training configuration: defaults here, overridable from a TOML file (`wren train --config`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.embeddings import EmbeddingConfig
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    kind: str = "hnsw"  # the backend the recall tier serves by default
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 128
+    lsh_tables: int = 8
+    lsh_projections: int = 4
+
+
+@dataclass(frozen=True)
+class ColdStartConfig:
+    min_interactions: int = 3  # fewer positive interactions than this: embedding from content neighbours
+    content_neighbours: int = 10
+    segment_list_size: int = 500
+    popularity_half_life_days: float = 0.0  # > 0: popularity decays with age ("trending"); 0: all-time
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    genre_weight: float = 0.5
+    tag_weight: float = 1.0
+    min_item_frequency: int = 2
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    models: tuple[str, ...] = ("deepfm", "widedeep", "ncf")
+    default_model: str = "deepfm"
+    ranker_fraction: float = 0.5  # each user's last share of training ratings the rankers learn from
+    validation_fraction: float = 0.1  # of each user's training ratings (the newest): early stopping, quotas
+    epochs: int = 20
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    patience: int = 4
+    parity_rows: int = 1000
+    parity_tolerance: float = 1e-4
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    candidates: int = 300  # merged candidates the recall tier returns per request (quotas are fitted at this size)
+    popularity_prior: float = 1.0  # strength of the popularity prior on similarity channels; 0 = off
+    eval_ks: tuple[int, ...] = (10, 50, 100, 300)
+    eval_max_users: int = 0  # 0 = every test user
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 42
+    positive_threshold: float = 3.5
+    test_fraction: float = 0.2
+    recent_len: int = 10
+    threads: int = 1  # torch/onnxruntime threads; one is fastest on a shared 2-core machine
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    cold_start: ColdStartConfig = field(default_factory=ColdStartConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    recall: RecallConfig = field(default_factory=RecallConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else (
+            fields[name].default
+        )
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}.{name} must be a table")
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, values, "config")
+
+
+def load_config(path: Path | None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the TOML file, then explicit overrides (e.g. the --seed flag)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as handle:
+            values = tomllib.load(handle)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_dict(values)

@@ -1,0 +1,212 @@
+"""Evaluates a bundle: ranking AUC/logloss, per-channel Recall/NDCG@K and HNSW recall vs exact search."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+
+from pipeline.config import TrainConfig
+from pipeline.data.dataset import Dataset
+from pipeline.ranking_data import assemble
+from pipeline.split import time_split
+from services.common.bundle import Bundle
+from services.feature.profiles import ProfileBuilder
+from services.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
+from services.recall.index.base import VectorIndex
+from services.recall.index.factory import build_index, load_index
+from services.recall.recaller import Recaller
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TestRows:
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray
+
+
+def test_rows(bundle: Bundle, test: pd.DataFrame) -> TestRows:
+    """Model inputs for test ratings from the bundle's training-time snapshot (what serving sees)."""
+    users, items = bundle.users, bundle.items
+    known = np.isin(test["user_id"].to_numpy(np.int64), users.ids) & np.isin(
+        test["item_id"].to_numpy(np.int64), items.ids
+    )
+    test = test[known]
+    user_rows = np.searchsorted(users.ids, test["user_id"].to_numpy(np.int64))
+    item_rows = np.searchsorted(items.ids, test["item_id"].to_numpy(np.int64))
+    inputs = assemble(
+        user_counters=users.counters[user_rows],
+        user_genre_rated=users.genre_rated[user_rows],
+        user_genre_rating_sum=users.genre_rating_sum[user_rows],
+        user_recent=users.recent[user_rows],
+        item_ids=items.ids[item_rows],
+        item_dense=items.dense[item_rows],
+        catalog_ids=items.ids,
+        catalog_genres=items.genres,
+        embeddings=bundle.embeddings,
+        has_embedding=items.has_embedding,
+    )
+    labels = (test["rating"].to_numpy() >= bundle.positive_threshold).astype(np.float32)
+    return TestRows(inputs, labels)
+
+
+def ranking_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    clipped = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
+    return {"auc": float(roc_auc_score(labels, clipped)), "logloss": float(log_loss(labels, clipped))}
+
+
+def onnx_session(path: str, threads: int = 1) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_scores(session: ort.InferenceSession, inputs: dict[str, np.ndarray], batch: int = 8192) -> np.ndarray:
+    n = len(inputs["item_index"])
+    parts = [
+        session.run(None, {name: value[start : start + batch] for name, value in inputs.items()})[0]
+        for start in range(0, n, batch)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, np.float32)
+
+
+def baseline_scores(parameters: dict, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """Logistic-regression baseline from its exported parameters (see pipeline.models.baseline)."""
+    from pipeline.models.baseline import flatten_inputs
+
+    features = flatten_inputs(inputs).astype(np.float64)
+    z = (features - np.asarray(parameters["mean"])) / np.asarray(parameters["scale"])
+    logit = z @ np.asarray(parameters["coef"]) + float(parameters["intercept"])
+    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+
+
+def recall_metrics(
+    recaller: Recaller,
+    bundle: Bundle,
+    test: pd.DataFrame,
+    ks: tuple[int, ...],
+    max_users: int,
+    seed: int,
+    extra_channels: tuple[Channel, ...] = (),
+) -> tuple[dict[str, dict[str, float]], int, np.ndarray]:
+    """Recall@K, NDCG@K and HR@K per channel (plus `extra_channels`, e.g. baselines) and for the merged
+    list, over test positives the user had not seen in training. Returns (metrics, users evaluated,
+    the evaluated users' embeddings as index queries)."""
+    builder = ProfileBuilder.from_bundle(bundle)
+    users = bundle.users
+    positives = test[test["rating"] >= bundle.positive_threshold]
+    by_user = {int(u): g.to_numpy(np.int64) for u, g in positives.groupby("user_id")["item_id"]}
+    user_ids = np.array(sorted(u for u in by_user if users.row(u) is not None), np.int64)
+    if max_users and len(user_ids) > max_users:
+        user_ids = np.sort(np.random.default_rng(seed).choice(user_ids, max_users, replace=False))
+    depth = max(ks)
+    discount = 1.0 / np.log2(np.arange(2, depth + 2))
+    sums: dict[str, np.ndarray] = {}
+    evaluated, queries = 0, []
+    for user_id in user_ids:
+        profile = builder.profile(int(user_id), builder.snapshot_state(users, users.row(int(user_id))))
+        relevant = np.setdiff1d(by_user[int(user_id)], profile.rated_items)
+        if len(relevant) == 0:
+            continue
+        evaluated += 1
+        if profile.embedding is not None:
+            queries.append(profile.embedding)
+        proposals = recaller.proposals(profile, depth)
+        seen = SeenFilter(profile.rated_items)
+        lists = {name: ids for name, (ids, _) in proposals.items()}
+        lists.update({channel.name: channel.propose(profile, depth, seen)[0] for channel in extra_channels})
+        lists["merged"] = recaller.merge(proposals, depth).item_ids
+        ideal = np.cumsum(discount[: len(relevant)])
+        for name, ids in lists.items():
+            hits = np.zeros(depth, bool)
+            hits[: len(ids)] = np.isin(ids[:depth], relevant)
+            row = []
+            for k in ks:
+                row += [hits[:k].sum() / len(relevant), (hits[:k] * discount[:k]).sum() / ideal[min(k, len(relevant)) - 1],
+                        float(hits[:k].any())]
+            sums[name] = sums.get(name, 0.0) + np.array(row)
+    metrics = {}
+    for name, total in sums.items():
+        mean = total / max(evaluated, 1)
+        metrics[name] = {}
+        for i, k in enumerate(ks):
+            metrics[name].update({f"recall_at_{k}": float(mean[3 * i]), f"ndcg_at_{k}": float(mean[3 * i + 1]),
+                                  f"hr_at_{k}": float(mean[3 * i + 2])})
+    return metrics, evaluated, np.array(queries, np.float32).reshape(-1, bundle.embedding_dim)
+
+
+class _Renamed:
+    """A channel reported under another name (e.g. the embedding channel over exact search)."""
+
+    def __init__(self, channel: Channel, name: str) -> None:
+        self.channel, self.name = channel, name
+
+    def propose(self, user, depth, seen):  # noqa: ANN001, ANN201 - Channel protocol
+        return self.channel.propose(user, depth, seen)
+
+
+def index_recall_at(index: VectorIndex, exact: VectorIndex, queries: np.ndarray, k: int = 100) -> float:
+    """Tie-aware recall@k of `index` against exact search, as in ANN benchmarks: a returned item is a
+    hit when its similarity reaches the exact k-th similarity (minus 1e-5). Many items can share one
+    vector, so plain id overlap would punish equally good answers."""
+    _, approx_scores = index.search(queries, k)
+    _, exact_scores = exact.search(queries, k)
+    kth = exact_scores[:, -1:]
+    hits = (approx_scores >= kth - 1e-5) & np.isfinite(approx_scores)
+    return float(hits.sum(axis=1).mean() / k)
+
+
+def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig) -> dict:
+    """Every metric the manifest carries except timings, recomputed from the bundle and the data."""
+    split = time_split(dataset.ratings, config.test_fraction)
+    rows = test_rows(bundle, split.test)
+    models: dict[str, dict[str, float]] = {}
+    for name in bundle.model_names:
+        session = onnx_session(str(bundle.model_path(name)), config.threads)
+        models[name] = ranking_metrics(rows.labels, onnx_scores(session, rows.inputs))
+    baseline = json.loads(bundle.file("baseline.json").read_text())
+    baseline_metrics = ranking_metrics(rows.labels, baseline_scores(baseline, rows.inputs))
+    default = models[bundle.default_model]
+
+    recaller = Recaller.from_bundle(bundle, config.index.kind)
+    catalog = recaller.catalog
+    exact = build_index("exact", bundle.embedding_dim, catalog.ids[catalog.has_embedding],
+                        catalog.embeddings[catalog.has_embedding])
+    exact_channel = _Renamed(EmbeddingChannel(replace(catalog, index=exact), PopularityPrior(
+        catalog, config.recall.popularity_prior)), "embedding_exact")
+    channel_metrics, evaluated, queries = recall_metrics(
+        recaller, bundle, split.test, config.recall.eval_ks, config.recall.eval_max_users, config.seed,
+        extra_channels=(exact_channel,),
+    )
+    rng = np.random.default_rng(config.seed)
+    warm_rows = np.flatnonzero(catalog.has_embedding)
+    item_queries = catalog.embeddings[rng.choice(warm_rows, min(1000, len(warm_rows)), replace=False)]
+    queries = np.vstack([queries, item_queries])
+    index_metrics = {
+        f"{kind}_recall_at_100": index_recall_at(load_index(kind, bundle.index_dir(kind), bundle.index_params(kind)),
+                                                 exact, queries)
+        for kind in ("hnsw", "lsh")
+    }
+
+    return {
+        "ranking": {
+            "auc": default["auc"],
+            "logloss": default["logloss"],
+            "baseline_auc": baseline_metrics["auc"],
+            "baseline_logloss": baseline_metrics["logloss"],
+            "test_rows": int(len(rows.labels)),
+            "positive_rate": float(rows.labels.mean()) if len(rows.labels) else 0.0,
+        },
+        "models": models,
+        "baseline": baseline_metrics,
+        "index": {**index_metrics, "queries": int(len(queries))},
+        "recall": channel_metrics,
+        "recall_users": evaluated,
+    }

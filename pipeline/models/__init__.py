@@ -1,0 +1,1 @@
+"""PyTorch CTR ranking models, their training loop, ONNX export and the logistic-regression baseline."""

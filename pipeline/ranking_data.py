@@ -1,0 +1,47 @@
+"""Assembles ranking-model inputs for many (user, item) rows from counters-form features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.common.embedding import mean_embeddings
+from services.common.schema import genre_rating_deviation, user_dense
+from services.ranking.inputs import model_inputs
+
+
+def rows_of(ids: np.ndarray, catalog_ids: np.ndarray) -> np.ndarray:
+    """Row of each id in the ascending catalog, -1 where absent (e.g. -1 padding)."""
+    ids = np.asarray(ids, np.int64)
+    pos = np.minimum(np.searchsorted(catalog_ids, ids), len(catalog_ids) - 1)
+    return np.where(catalog_ids[pos] == ids, pos, -1)
+
+
+def assemble(
+    *,
+    user_counters: np.ndarray,
+    user_genre_rated: np.ndarray,
+    user_genre_rating_sum: np.ndarray,
+    user_recent: np.ndarray,
+    item_ids: np.ndarray,
+    item_dense: np.ndarray,
+    catalog_ids: np.ndarray,
+    catalog_genres: np.ndarray,
+    embeddings: np.ndarray,
+    has_embedding: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Model inputs for N rows: per-row user counters [N, 4], ratings and rating sums per genre [N, G], recent item ids
+    [N, R] (-1 padded), item ids [N] with their dense features [N, Di]; catalog arrays describe items."""
+    recent_rows = rows_of(user_recent, catalog_ids)
+    item_rows = rows_of(item_ids, catalog_ids)
+    if np.any(item_rows < 0):
+        raise ValueError("every ranked item must be in the catalog")
+    return model_inputs(
+        user_dense=user_dense(user_counters),
+        user_genres=genre_rating_deviation(user_genre_rated, user_genre_rating_sum, user_counters),
+        user_embedding=mean_embeddings(recent_rows, embeddings, has_embedding),
+        recent_index=recent_rows + 1,
+        item_index=item_rows + 1,
+        item_dense=item_dense,
+        item_genres=catalog_genres[item_rows].astype(np.float32),
+        item_embedding=embeddings[item_rows] * has_embedding[item_rows, None],
+    )

@@ -1,0 +1,49 @@
+"""Builds the per-user table the bundle ships (features, rated items, cold-start segment)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline import coldstart, features
+from services.common.bundle import UserTable
+
+
+def rated_csr(ratings: pd.DataFrame, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr [m + 1], item ids) of each user's rated items, users in `user_ids` order."""
+    frame = ratings.sort_values(["user_id", "item_id"])
+    rows = np.searchsorted(user_ids, frame["user_id"].to_numpy(np.int64))
+    counts = np.bincount(rows, minlength=len(user_ids))
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), frame["item_id"].to_numpy(np.int64)
+
+
+def user_table(
+    ratings: pd.DataFrame,
+    items: features.ItemFeatures,
+    demographics: pd.DataFrame | None,
+    threshold: float,
+    recent_len: int,
+) -> tuple[UserTable, str]:
+    """(table of every user in `ratings`, segmentation kind)."""
+    user_ids, snapshot = features.user_snapshot(ratings, items, threshold, recent_len)
+    segment, names, kind = coldstart.assign_segments(user_ids, snapshot.counters[:, 0], demographics)
+    indptr, rated = rated_csr(ratings, user_ids)
+    table = UserTable(
+        ids=user_ids,
+        counters=snapshot.counters,
+        genre_counts=snapshot.genre_counts,
+        genre_rated=snapshot.genre_rated,
+        genre_rating_sum=snapshot.genre_rating_sum,
+        recent=snapshot.recent,
+        rated_indptr=indptr,
+        rated_ids=rated,
+        segment=segment,
+        segment_names=names,
+    )
+    return table, kind
+
+
+def as_features(table: UserTable) -> features.UserFeatures:
+    return features.UserFeatures(
+        table.counters, table.genre_counts, table.genre_rated, table.genre_rating_sum, table.recent
+    )

@@ -1,0 +1,73 @@
+"""Transport-free domain types the tiers' core classes exchange (protos are converted at the edge)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class UserProfile:
+    """A user's features at request time.
+
+    dense: float32 [len(USER_DENSE)]; genre_affinity: float32 [G] share of positives per genre;
+    genre_ratings: float32 [G] per-genre rating deviation (schema.genre_rating_deviation); recent_items: int64, newest first,
+    positives only; rated_items: int64, unsorted, every item the user interacted with; embedding:
+    float32 [D] or None when the user has no recent positive item with an embedding.
+    """
+
+    user_id: int
+    known: bool
+    segment: str
+    version: int
+    dense: np.ndarray
+    genre_affinity: np.ndarray
+    genre_ratings: np.ndarray
+    recent_items: np.ndarray
+    rated_items: np.ndarray
+    embedding: np.ndarray | None
+    bundle_version: str = ""
+
+
+@dataclass(slots=True)
+class ItemBatch:
+    """Features of many items; row i of every array belongs to item_ids[i]. Unknown ids have zero rows."""
+
+    item_ids: np.ndarray  # int64 [n]
+    known: np.ndarray  # bool [n]
+    dense: np.ndarray  # float32 [n, len(ITEM_DENSE)]
+    genres: np.ndarray  # float32 [n, G] multi-hot
+    embedding: np.ndarray  # float32 [n, D]
+    titles: list[str] = field(default_factory=list)
+    genre_names: list[str] = field(default_factory=list)  # "Action|Comedy"
+    years: np.ndarray | None = None  # int32 [n], 0 = unknown
+    bundle_version: str = ""
+
+
+@dataclass(slots=True)
+class Event:
+    """One interaction. rating is None for clicks and views; timestamp is epoch seconds."""
+
+    user_id: int
+    item_id: int
+    type: str
+    rating: float | None
+    timestamp: int
+
+
+@dataclass(slots=True)
+class Candidates:
+    """Recall output, best first. Bit j of source_masks[i] says channels[j] proposed item_ids[i]."""
+
+    item_ids: np.ndarray  # int64 [n]
+    scores: np.ndarray  # float32 [n]
+    source_masks: np.ndarray  # uint32 [n]
+    channels: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def sources(self, i: int) -> list[str]:
+        mask = int(self.source_masks[i])
+        return [name for bit, name in enumerate(self.channels) if mask >> bit & 1]

@@ -1,0 +1,49 @@
+"""Merges channel proposals: per-channel quotas, deduplication, reciprocal-rank fusion for the order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.common.types import Candidates
+from services.recall.channels import Proposal
+
+RRF_K = 60.0  # the usual reciprocal-rank-fusion constant; damps the weight of the very top ranks
+
+
+def merge(
+    proposals: dict[str, Proposal], quotas: dict[str, float], k: int, weights: dict[str, float] | None = None
+) -> Candidates:
+    """Up to k distinct items, best first.
+
+    Each channel first places its top round(quota * k) items; remaining places go to the best fused
+    scores. The fused score of an item is sum over channels of weight / (RRF_K + rank); an item's
+    source mask has a bit for every channel that proposed it (whether or not its quota placed it).
+    """
+    channels = tuple(proposals)
+    if not channels or k <= 0:
+        return Candidates(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels)
+    weights = weights or {}
+    all_ids, all_fused, all_bits, all_quota = [], [], [], []
+    for bit, name in enumerate(channels):
+        ids, _ = proposals[name]
+        ranks = np.arange(len(ids), dtype=np.float64)
+        all_ids.append(ids)
+        all_fused.append(weights.get(name, 1.0) / (RRF_K + 1.0 + ranks))
+        all_bits.append(np.full(len(ids), 1 << bit, np.uint32))
+        all_quota.append(ranks < round(quotas.get(name, 0.0) * k))
+    ids = np.concatenate(all_ids)
+    if len(ids) == 0:
+        return Candidates(ids.astype(np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels)
+    unique, inverse = np.unique(ids, return_inverse=True)
+    fused = np.bincount(inverse, weights=np.concatenate(all_fused), minlength=len(unique))
+    masks = np.zeros(len(unique), np.uint32)
+    np.bitwise_or.at(masks, inverse, np.concatenate(all_bits))
+    placed = np.zeros(len(unique), bool)
+    placed[inverse[np.concatenate(all_quota)]] = True
+
+    by_score = np.argsort(-fused, kind="stable")
+    quota_first = by_score[placed[by_score]]
+    rest = by_score[~placed[by_score]]
+    chosen = np.concatenate([quota_first, rest])[:k]
+    chosen = chosen[np.argsort(-fused[chosen], kind="stable")]
+    return Candidates(unique[chosen], fused[chosen].astype(np.float32), masks[chosen], channels)
