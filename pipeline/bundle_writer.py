@@ -35,8 +35,8 @@ def new_version(fingerprint: str, now: datetime | None = None) -> str:
 
 class BundleWriter:
     """Use as a context manager: files go to OUT/.staging-<version>-<pid>/; `publish` renames the
-    directory to OUT/<version>/ and then swaps OUT/current; leaving the block by an exception deletes
-    the staging directory and leaves `current` untouched."""
+    directory to OUT/<version>/ and then swaps OUT/current; leaving the block without publishing (an
+    exception, or simply not calling `publish`) deletes the staging directory and leaves `current` alone."""
 
     def __init__(self, out_root: Path, version: str) -> None:
         self.out_root = Path(out_root)
@@ -50,7 +50,7 @@ class BundleWriter:
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc_type is not None and self.staging.exists():
+        if self.staging.exists():
             shutil.rmtree(self.staging, ignore_errors=True)
 
     def path(self, relative: str) -> Path:
