@@ -17,7 +17,7 @@ class Matrix(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class UserFeatures(_message.Message):
-    __slots__ = ("user_id", "known", "segment", "version", "dense", "genre_affinity", "recent_items", "rated_items", "embedding", "bundle_version")
+    __slots__ = ("user_id", "known", "segment", "version", "dense", "genre_affinity", "recent_items", "rated_items", "embedding", "bundle_version", "genre_ratings")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     KNOWN_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class UserFeatures(_message.Message):
     RATED_ITEMS_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    GENRE_RATINGS_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     known: bool
     segment: str
@@ -38,7 +39,8 @@ class UserFeatures(_message.Message):
     rated_items: _containers.RepeatedScalarFieldContainer[int]
     embedding: _containers.RepeatedScalarFieldContainer[float]
     bundle_version: str
-    def __init__(self, user_id: _Optional[int] = ..., known: _Optional[bool] = ..., segment: _Optional[str] = ..., version: _Optional[int] = ..., dense: _Optional[_Iterable[float]] = ..., genre_affinity: _Optional[_Iterable[float]] = ..., recent_items: _Optional[_Iterable[int]] = ..., rated_items: _Optional[_Iterable[int]] = ..., embedding: _Optional[_Iterable[float]] = ..., bundle_version: _Optional[str] = ...) -> None: ...
+    genre_ratings: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, user_id: _Optional[int] = ..., known: _Optional[bool] = ..., segment: _Optional[str] = ..., version: _Optional[int] = ..., dense: _Optional[_Iterable[float]] = ..., genre_affinity: _Optional[_Iterable[float]] = ..., recent_items: _Optional[_Iterable[int]] = ..., rated_items: _Optional[_Iterable[int]] = ..., embedding: _Optional[_Iterable[float]] = ..., bundle_version: _Optional[str] = ..., genre_ratings: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ItemFeatureBatch(_message.Message):
     __slots__ = ("item_ids", "known", "dense", "genres", "embedding", "titles", "genre_names", "years", "bundle_version")

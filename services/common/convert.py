@@ -1,0 +1,131 @@
+"""Conversions between wren.v1 protobuf messages and the transport-free domain types."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.common.errors import InvalidArgument
+from services.common.types import Candidates, Event, ItemBatch, UserProfile
+from wren.v1 import common_pb2, recall_pb2
+
+
+def matrix_to_proto(array: np.ndarray) -> common_pb2.Matrix:
+    array = np.ascontiguousarray(array, dtype="<f4")
+    rows, cols = array.shape
+    return common_pb2.Matrix(rows=rows, cols=cols, data=array.tobytes())
+
+
+def matrix_from_proto(matrix: common_pb2.Matrix, field: str) -> np.ndarray:
+    """The matrix as float32 [rows, cols]; INVALID_ARGUMENT when the byte count does not match."""
+    expected = matrix.rows * matrix.cols * 4
+    if matrix.rows < 0 or matrix.cols < 0 or len(matrix.data) != expected:
+        raise InvalidArgument(f"{field}: {matrix.rows}x{matrix.cols} float32 needs {expected} bytes, got {len(matrix.data)}")
+    return np.frombuffer(matrix.data, dtype="<f4").reshape(matrix.rows, matrix.cols)
+
+
+def profile_to_proto(profile: UserProfile) -> common_pb2.UserFeatures:
+    message = common_pb2.UserFeatures(
+        user_id=profile.user_id,
+        known=profile.known,
+        segment=profile.segment,
+        version=profile.version,
+        bundle_version=profile.bundle_version,
+    )
+    message.dense.extend(profile.dense.tolist())
+    message.genre_affinity.extend(profile.genre_affinity.tolist())
+    message.genre_ratings.extend(profile.genre_ratings.tolist())
+    message.recent_items.extend(profile.recent_items.tolist())
+    message.rated_items.extend(profile.rated_items.tolist())
+    if profile.embedding is not None:
+        message.embedding.extend(profile.embedding.tolist())
+    return message
+
+
+def profile_from_proto(message: common_pb2.UserFeatures) -> UserProfile:
+    return UserProfile(
+        user_id=message.user_id,
+        known=message.known,
+        segment=message.segment,
+        version=message.version,
+        dense=np.asarray(message.dense, np.float32),
+        genre_affinity=np.asarray(message.genre_affinity, np.float32),
+        genre_ratings=np.asarray(message.genre_ratings, np.float32),
+        recent_items=np.asarray(message.recent_items, np.int64),
+        rated_items=np.asarray(message.rated_items, np.int64),
+        embedding=np.asarray(message.embedding, np.float32) if len(message.embedding) else None,
+        bundle_version=message.bundle_version,
+    )
+
+
+def items_to_proto(batch: ItemBatch) -> common_pb2.ItemFeatureBatch:
+    message = common_pb2.ItemFeatureBatch(
+        dense=matrix_to_proto(batch.dense),
+        genres=matrix_to_proto(batch.genres),
+        embedding=matrix_to_proto(batch.embedding),
+        bundle_version=batch.bundle_version,
+    )
+    message.item_ids.extend(batch.item_ids.tolist())
+    message.known.extend(batch.known.tolist())
+    message.titles.extend(batch.titles)
+    message.genre_names.extend(batch.genre_names)
+    if batch.years is not None:
+        message.years.extend(batch.years.tolist())
+    return message
+
+
+def items_from_proto(message: common_pb2.ItemFeatureBatch) -> ItemBatch:
+    n = len(message.item_ids)
+    batch = ItemBatch(
+        item_ids=np.asarray(message.item_ids, np.int64),
+        known=np.asarray(message.known, bool) if len(message.known) else np.ones(n, bool),
+        dense=matrix_from_proto(message.dense, "items.dense"),
+        genres=matrix_from_proto(message.genres, "items.genres"),
+        embedding=matrix_from_proto(message.embedding, "items.embedding"),
+        titles=list(message.titles),
+        genre_names=list(message.genre_names),
+        years=np.asarray(message.years, np.int32) if len(message.years) else None,
+        bundle_version=message.bundle_version,
+    )
+    for name in ("dense", "genres", "embedding"):
+        rows = getattr(batch, name).shape[0]
+        if rows != n:
+            raise InvalidArgument(f"items.{name} has {rows} rows for {n} item ids")
+    if len(batch.known) != n:
+        raise InvalidArgument(f"items.known has {len(batch.known)} values for {n} item ids")
+    return batch
+
+
+def event_from_proto(message: common_pb2.Event) -> Event:
+    return Event(
+        user_id=message.user_id,
+        item_id=message.item_id,
+        type=message.type,
+        rating=message.rating if message.HasField("rating") else None,
+        timestamp=message.timestamp,
+    )
+
+
+def event_to_proto(event: Event) -> common_pb2.Event:
+    message = common_pb2.Event(user_id=event.user_id, item_id=event.item_id, type=event.type,
+                               timestamp=event.timestamp)
+    if event.rating is not None:
+        message.rating = event.rating
+    return message
+
+
+def candidates_to_proto(candidates: Candidates, index_version: str, cached: bool) -> recall_pb2.RecallResponse:
+    message = recall_pb2.RecallResponse(index_version=index_version, cached=cached)
+    message.item_ids.extend(candidates.item_ids.tolist())
+    message.scores.extend(candidates.scores.tolist())
+    message.source_masks.extend(candidates.source_masks.tolist())
+    message.channels.extend(candidates.channels)
+    return message
+
+
+def candidates_from_proto(message: recall_pb2.RecallResponse) -> Candidates:
+    return Candidates(
+        item_ids=np.asarray(message.item_ids, np.int64),
+        scores=np.asarray(message.scores, np.float32),
+        source_masks=np.asarray(message.source_masks, np.uint32),
+        channels=tuple(message.channels),
+    )
