@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from services.common.bundle import Bundle, ItemTable, UserTable
-from services.common.embedding import mean_embeddings
 from services.common.schema import POSITIVE_EVENT_TYPES, genre_affinity, genre_rating_deviation, user_dense
 from services.common.types import Event, UserProfile
+
+
+class ItemLookup(Protocol):
+    """What profile building needs to know about items (the embedded store answers from the bundle's
+    arrays, the Redis store from item records it fetched)."""
+
+    def genres(self, item_ids: np.ndarray) -> np.ndarray:
+        """uint8 [n, G] multi-hot genres; zero rows for unknown items."""
+
+    def vectors(self, item_ids: np.ndarray) -> np.ndarray:
+        """float32 [n, D] item embeddings; zero rows for unknown items or items without one."""
+
+
+class TableLookup:
+    """ItemLookup over the bundle's item table and embedding matrix."""
+
+    def __init__(self, items: ItemTable, embeddings: np.ndarray) -> None:
+        self.items = items
+        self.embeddings = embeddings * items.has_embedding[:, None]
+
+    def genres(self, item_ids: np.ndarray) -> np.ndarray:
+        rows, found = self.items.rows(item_ids)
+        return self.items.genres[rows] * found[:, None].astype(np.uint8)
+
+    def vectors(self, item_ids: np.ndarray) -> np.ndarray:
+        rows, found = self.items.rows(item_ids)
+        return self.embeddings[rows] * found[:, None]
 
 
 @dataclass
@@ -31,48 +59,48 @@ class UserState:
     version: int = 0
     known: bool = True
 
+    def copy(self) -> UserState:
+        return copy.deepcopy(self)
+
 
 class ProfileBuilder:
     """Derives profiles and applies events with one set of rules for every store backend."""
 
     def __init__(
         self,
-        items: ItemTable,
-        embeddings: np.ndarray,
         *,
+        genre_count: int,
         recent_len: int,
         positive_threshold: float,
         new_user_segment: str,
         bundle_version: str = "",
+        lookup: ItemLookup | None = None,
     ) -> None:
-        self.items = items
-        self.embeddings = embeddings
+        self.genre_count = genre_count
         self.recent_len = recent_len
         self.positive_threshold = positive_threshold
         self.new_user_segment = new_user_segment
         self.bundle_version = bundle_version
+        self.lookup = lookup
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle) -> ProfileBuilder:
+    def from_bundle(cls, bundle: Bundle, lookup: ItemLookup | None = None) -> ProfileBuilder:
         return cls(
-            bundle.items,
-            bundle.embeddings,
+            genre_count=len(bundle.genres),
             recent_len=int(bundle.schema["recent_len"]),
             positive_threshold=bundle.positive_threshold,
             new_user_segment=bundle.cold_start["default_segment"],
             bundle_version=bundle.version,
+            lookup=lookup or TableLookup(bundle.items, bundle.embeddings),
         )
 
-    @property
-    def genre_count(self) -> int:
-        return self.items.genres.shape[1]
-
     def empty_state(self) -> UserState:
+        zeros = np.zeros(self.genre_count, np.float32)
         return UserState(
             counters=np.zeros(4, np.float64),
-            genre_counts=np.zeros(self.genre_count, np.float32),
-            genre_rated=np.zeros(self.genre_count, np.float32),
-            genre_rating_sum=np.zeros(self.genre_count, np.float32),
+            genre_counts=zeros.copy(),
+            genre_rated=zeros.copy(),
+            genre_rating_sum=zeros.copy(),
             recent=[],
             segment=self.new_user_segment,
             known=False,
@@ -95,13 +123,13 @@ class ProfileBuilder:
             return event.rating is not None and event.rating >= self.positive_threshold
         return event.type in POSITIVE_EVENT_TYPES
 
-    def apply(self, state: UserState, event: Event) -> UserState:
+    def apply(self, state: UserState, event: Event, lookup: ItemLookup | None = None) -> UserState:
         """Applies one event in place (and returns the state): counters, genres, recent, rated, version."""
+        lookup = lookup or self.lookup
         state.known = True
         state.version += 1
         state.rated.add(event.item_id)
-        rows, found = self.items.rows(np.array([event.item_id]))
-        item_genres = self.items.genres[rows[0]] if found[0] else np.zeros(self.genre_count, np.uint8)
+        item_genres = lookup.genres(np.array([event.item_id], np.int64))[0]
         if event.type == "rating" and event.rating is not None:
             rating = float(event.rating)
             state.counters += (1.0, rating, rating * rating, float(rating >= self.positive_threshold))
@@ -113,14 +141,9 @@ class ProfileBuilder:
             del state.recent[self.recent_len :]
         return state
 
-    def profile(self, user_id: int, state: UserState) -> UserProfile:
+    def profile(self, user_id: int, state: UserState, lookup: ItemLookup | None = None) -> UserProfile:
+        lookup = lookup or self.lookup
         recent = np.asarray(state.recent, np.int64)
-        rows, found = self.items.rows(recent)
-        embedding = mean_embeddings(
-            np.where(found, rows, -1)[None, :], self.embeddings, self.items.has_embedding
-        )[0] if len(recent) else None
-        if embedding is not None and not embedding.any():
-            embedding = None
         return UserProfile(
             user_id=user_id,
             known=state.known,
@@ -131,6 +154,15 @@ class ProfileBuilder:
             genre_ratings=genre_rating_deviation(state.genre_rated, state.genre_rating_sum, state.counters)[0],
             recent_items=recent,
             rated_items=np.fromiter(state.rated, np.int64, len(state.rated)),
-            embedding=embedding,
+            embedding=mean_vector(lookup.vectors(recent)) if len(recent) else None,
             bundle_version=self.bundle_version,
         )
+
+
+def mean_vector(vectors: np.ndarray) -> np.ndarray | None:
+    """Mean of the non-zero rows (items that have an embedding), None when there is none. Equals
+    services.common.embedding.mean_embeddings for one user."""
+    usable = np.any(vectors != 0, axis=1)
+    if not usable.any():
+        return None
+    return (vectors[usable].sum(axis=0) / usable.sum()).astype(np.float32)

@@ -1,0 +1,41 @@
+"""The feature store contract every backend (embedded memory, Redis) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from services.common.types import Event, ItemBatch, UserProfile
+
+
+class FeatureStore(ABC):
+    """User and item features plus event ingestion.
+
+    Data contract:
+    - get_user: a profile for any id; an id never seen gives known=False and cold-start defaults
+      (zero counters, the new-user segment, no embedding). Events recorded for the user are included.
+    - get_items: one row per requested id in request order (duplicates allowed); unknown ids have
+      known=False and zero feature rows, empty title.
+    - record_event: applies the event to the user's state so the next get_user reflects it (read your
+      writes), appends it to the event log, and returns the user's new version.
+    Backends raise services.common.errors.Unavailable when their storage cannot be reached.
+    """
+
+    kind: str = ""
+
+    @property
+    @abstractmethod
+    def bundle_version(self) -> str: ...
+
+    @abstractmethod
+    async def get_user(self, user_id: int) -> UserProfile: ...
+
+    @abstractmethod
+    async def get_items(self, item_ids: np.ndarray) -> ItemBatch: ...
+
+    @abstractmethod
+    async def record_event(self, event: Event) -> int: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Releases connections (nothing to do for in-memory stores)."""
