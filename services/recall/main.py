@@ -1,0 +1,74 @@
+"""Entry point of the recall service: `wren serve recall`."""
+
+from __future__ import annotations
+
+import logging
+
+from services.common.bundle import Bundle
+from services.common.caches import MeteredCache, UserKeyedCache
+from services.common.config import ServiceSettings, describe
+from services.common.logs import configure_logging
+from services.common.metrics import BUNDLE_INFO, INDEX_INFO, serve_metrics
+from services.common.reload import BundleWatcher
+from services.common.server import GrpcService, run_until_signalled, start_server
+from services.recall.core import RecallCore
+from services.recall.recaller import MAX_K, Recaller
+from services.recall.servicer import RecallServicer
+from wren.v1 import recall_pb2_grpc
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = "wren.v1.RecallService"
+
+
+class RecallSettings(ServiceSettings):
+    index: str = ""  # hnsw / exact / lsh; empty = the bundle's default
+    max_k: int = MAX_K
+    cache_size: int = 100_000
+    cache_ttl_seconds: float = 60.0
+
+
+async def start(settings: RecallSettings) -> tuple[GrpcService, RecallCore, BundleWatcher]:
+    bundle = Bundle(settings.artifacts)
+    core = RecallCore(
+        Recaller.from_bundle(bundle, settings.index or None, max_k=settings.max_k),
+        UserKeyedCache("recall_candidates", settings.cache_size, settings.cache_ttl_seconds),
+        MeteredCache("recall_similar", settings.cache_size, settings.cache_ttl_seconds),
+        settings.index or None,
+    )
+    service = await start_server(
+        "recall",
+        [lambda server: recall_pb2_grpc.add_RecallServiceServicer_to_server(RecallServicer(core), server)],
+        [SERVICE_NAME],
+        host=settings.host,
+        port=settings.port,
+        capacity=settings.capacity,
+    )
+    _publish_versions(core, bundle.version)
+
+    async def switch(new: Bundle) -> None:
+        old = core.version
+        core.reload(new)
+        BUNDLE_INFO.remove("recall", old)
+        _publish_versions(core, new.version)
+
+    watcher = BundleWatcher(settings.artifacts, bundle.version, switch, "recall", settings.reload_seconds)
+    await service.mark_ready()
+    watcher.start()
+    return service, core, watcher
+
+
+def _publish_versions(core: RecallCore, version: str) -> None:
+    BUNDLE_INFO.labels("recall", version).set(1)
+    INDEX_INFO.clear()
+    INDEX_INFO.labels(core.recaller.catalog.index.kind, version).set(len(core.recaller.catalog.index))
+
+
+async def serve(settings: RecallSettings) -> None:
+    configure_logging("recall", settings.log_level)
+    log.info("starting", extra={"settings": describe(settings)})
+    serve_metrics(settings.metrics_port)
+    service, _, watcher = await start(settings)
+    try:
+        await run_until_signalled(service, settings.grace_seconds)
+    finally:
+        await watcher.stop()
