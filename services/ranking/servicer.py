@@ -1,0 +1,25 @@
+"""gRPC adapter for the ranking tier: protos in, Ranker, protos out."""
+
+from __future__ import annotations
+
+from grpc import aio
+
+from services.common.convert import items_from_proto, profile_from_proto
+from services.common.errors import InvalidArgument
+from services.ranking.ranker import Ranker
+from wren.v1 import ranking_pb2, ranking_pb2_grpc
+
+
+class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
+    def __init__(self, ranker: Ranker) -> None:
+        self.ranker = ranker
+
+    async def Rank(  # noqa: N802 - gRPC method name
+        self, request: ranking_pb2.RankRequest, context: aio.ServicerContext
+    ) -> ranking_pb2.RankResponse:
+        if not request.HasField("user"):
+            raise InvalidArgument("user is required: the features of the user to rank for")
+        result = await self.ranker.rank(profile_from_proto(request.user), items_from_proto(request.items),
+                                        request.model)
+        return ranking_pb2.RankResponse(scores=result.scores.tolist(), model_name=result.model_name,
+                                        model_version=result.model_version, variant=result.variant)
