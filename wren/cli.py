@@ -37,6 +37,38 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+TIERS = {
+    "feature": ("services.feature.main", "FeatureSettings"),
+    "recall": ("services.recall.main", "RecallSettings"),
+    "ranking": ("services.ranking.main", "RankingSettings"),
+    "gateway": ("services.gateway.main", "GatewaySettings"),
+}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import importlib
+
+    from services.common.config import load_settings
+
+    module_name, settings_name = TIERS[args.tier]
+    module = importlib.import_module(module_name)
+    overrides = {"artifacts": args.artifacts, "port": args.port, "metrics_port": args.metrics_port, "host": args.host}
+    settings = load_settings(getattr(module, settings_name), **overrides)
+    asyncio.run(module.serve(settings))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from services.common.bundle import Bundle
+    from services.feature.publish import publish_bundle
+
+    version = publish_bundle(Bundle(args.artifacts), args.redis_url, prefix=args.prefix, keep=args.keep,
+                             progress=not args.quiet)
+    print(f"published bundle {version} to {args.redis_url} (prefix {args.prefix!r}); it is now live")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wren", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -55,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", type=Path, required=True, help="the dataset the bundle was trained on")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)
+
+    serve = commands.add_parser(
+        "serve", help="run one service; settings come from WREN_* environment variables, flags override them"
+    )
+    serve.add_argument("tier", choices=sorted(TIERS), help="which service to run")
+    serve.add_argument("--artifacts", default=None, help="bundle directory or artifacts root (WREN_ARTIFACTS)")
+    serve.add_argument("--port", type=int, default=None, help="gRPC port (WREN_PORT; 0 = any free port)")
+    serve.add_argument("--metrics-port", type=int, default=None, help="Prometheus /metrics port (WREN_METRICS_PORT)")
+    serve.add_argument("--host", default=None, help="address to bind (WREN_HOST, default 0.0.0.0)")
+    serve.set_defaults(handler=_serve)
+
+    publish = commands.add_parser("publish", help="load a bundle into Redis and make it the live version atomically")
+    publish.add_argument("--artifacts", type=Path, required=True, help="bundle directory or artifacts root")
+    publish.add_argument("--redis-url", required=True, help="e.g. redis://localhost:6379/0")
+    publish.add_argument("--prefix", default="wren", help="key namespace (default: wren)")
+    publish.add_argument("--keep", type=int, default=2, help="published versions to keep (default: 2)")
+    publish.add_argument("--quiet", action="store_true", help="no progress bar")
+    publish.set_defaults(handler=_publish)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Gateway: public API, consistent-hash routing to the tiers, orchestration, fallbacks, caches."""

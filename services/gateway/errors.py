@@ -1,0 +1,18 @@
+"""The gateway's error for a failed call to a tier, carrying the gRPC status name it ended with."""
+
+from __future__ import annotations
+
+
+class UpstreamError(Exception):
+    """A tier call failed for good: no replica answered in time, or one answered with a non-retryable status.
+
+    - `tier`: the tier's name ("feature", "recall", "ranking");
+    - `code`: a `grpc.StatusCode` name, e.g. "UNAVAILABLE", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT";
+    - `message`: the upstream's details or a summary of the failed attempts (no stack traces).
+    """
+
+    def __init__(self, tier: str, code: str, message: str) -> None:
+        super().__init__(f"{tier}: {code}: {message}")
+        self.tier = tier
+        self.code = code
+        self.message = message

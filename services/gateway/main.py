@@ -1,0 +1,140 @@
+"""Entry point of the gateway: `wren serve gateway` (gRPC API + HTTP/JSON on one event loop)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from services.common.bundle import Bundle
+from services.common.caches import MeteredCache, UserKeyedCache
+from services.common.config import ServiceSettings, describe
+from services.common.logs import configure_logging
+from services.common.metrics import BUNDLE_INFO, serve_metrics
+from services.common.server import GrpcService, run_until_signalled, start_server
+from services.gateway.discovery import Discovery, parse_replicas
+from services.gateway.fallback import FallbackCatalog
+from services.gateway.health import HealthChecker
+from services.gateway.http import GatewayHttp
+from services.gateway.recommender import Recommender, RecommenderConfig
+from services.gateway.ring import ReplicaRing
+from services.gateway.servicer import GatewayServicer
+from services.gateway.upstream import TierClient
+from wren.v1 import feature_pb2_grpc, gateway_pb2_grpc, ranking_pb2_grpc, recall_pb2_grpc
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = "wren.v1.GatewayService"
+TIER_SERVICES = {
+    "feature": ("wren.v1.FeatureService", feature_pb2_grpc.FeatureServiceStub),
+    "recall": ("wren.v1.RecallService", recall_pb2_grpc.RecallServiceStub),
+    "ranking": ("wren.v1.RankingService", ranking_pb2_grpc.RankingServiceStub),
+}
+
+
+class GatewaySettings(ServiceSettings):
+    port: int = 50051
+    http_port: int = 8080
+    capacity: int = 256
+    feature_replicas: str  # "host:port,host:port" or "dns:///feature-headless.wren.svc:50051"
+    recall_replicas: str
+    ranking_replicas: str
+    discovery_seconds: float = 10.0
+    health_check_seconds: float = 1.0
+    budget_ms: int = 250  # per-request deadline when the client sets none
+    feature_timeout_ms: int = 60  # per attempt on one replica; failover gets what is left
+    recall_timeout_ms: int = 100
+    ranking_timeout_ms: int = 100
+    candidates: int = 300
+    max_genre_share: float = 0.5
+    results_cache_size: int = 100_000
+    results_cache_ttl_seconds: float = 10.0
+    coldstart_cache_ttl_seconds: float = 60.0
+    ejection_threshold: int = 3
+    base_ejection_seconds: float = 2.0
+    max_ejected_fraction: float = 0.5
+
+
+@dataclass
+class Tier:
+    name: str
+    ring: ReplicaRing
+    client: TierClient
+    discovery: Discovery
+    health: HealthChecker
+
+
+@dataclass
+class Gateway:
+    grpc: GrpcService
+    http: web.AppRunner
+    recommender: Recommender
+    tiers: dict[str, Tier] = field(default_factory=dict)
+
+    @property
+    def http_port(self) -> int:
+        site = next(iter(self.http.sites))
+        return site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined, union-attr]
+
+    def ready(self) -> bool:
+        return all(tier.ring.routable for tier in self.tiers.values())
+
+    async def stop(self, grace: float) -> None:
+        await self.grpc.stop(grace)
+        await self.http.cleanup()
+        for tier in self.tiers.values():
+            await tier.health.stop()
+            await tier.discovery.stop()
+            await tier.client.close()
+
+
+async def _tier(name: str, spec: str, settings: GatewaySettings) -> Tier:
+    service_name, stub = TIER_SERVICES[name]
+    ring = ReplicaRing(name, [], ejection_threshold=settings.ejection_threshold,
+                       base_ejection_seconds=settings.base_ejection_seconds,
+                       max_ejected_fraction=settings.max_ejected_fraction)
+    client = TierClient(name, ring, stub, attempt_timeout_seconds=getattr(settings, f"{name}_timeout_ms") / 1000)
+    discovery = Discovery(parse_replicas(spec), ring, interval=settings.discovery_seconds)
+    await discovery.refresh()
+    health = HealthChecker(client, service_name, interval=settings.health_check_seconds)
+    return Tier(name, ring, client, discovery, health)
+
+
+async def start(settings: GatewaySettings) -> Gateway:
+    bundle = Bundle(settings.artifacts)
+    tiers = {name: await _tier(name, getattr(settings, f"{name}_replicas"), settings) for name in TIER_SERVICES}
+    recommender = Recommender(
+        tiers["feature"].client, tiers["recall"].client, tiers["ranking"].client,
+        FallbackCatalog(bundle),
+        UserKeyedCache("gateway_results", settings.results_cache_size, settings.results_cache_ttl_seconds),
+        MeteredCache("gateway_coldstart", 1_000, settings.coldstart_cache_ttl_seconds),
+        RecommenderConfig(candidates=settings.candidates, budget_seconds=settings.budget_ms / 1000,
+                          max_genre_share=settings.max_genre_share),
+    )
+    service = await start_server(
+        "gateway",
+        [lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(recommender), server)],
+        [SERVICE_NAME], host=settings.host, port=settings.port, capacity=settings.capacity,
+    )
+    gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
+    gateway.http = web.AppRunner(GatewayHttp(recommender, gateway.ready).app(), access_log=None)
+    await gateway.http.setup()
+    await web.TCPSite(gateway.http, settings.host, settings.http_port).start()
+    for tier in tiers.values():
+        tier.discovery.start()
+        tier.health.start()
+    BUNDLE_INFO.labels("gateway", bundle.version).set(1)
+    await service.mark_ready()
+    log.info("gateway listening", extra={"grpc_port": service.port, "http_port": gateway.http_port})
+    return gateway
+
+
+async def serve(settings: GatewaySettings) -> None:
+    configure_logging("gateway", settings.log_level)
+    log.info("starting", extra={"settings": describe(settings)})
+    serve_metrics(settings.metrics_port)
+    gateway = await start(settings)
+    try:
+        await run_until_signalled(gateway.grpc, settings.grace_seconds)
+    finally:
+        await gateway.stop(0)

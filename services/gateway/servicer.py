@@ -1,0 +1,51 @@
+"""gRPC adapter of the public gateway API (wren.v1.GatewayService)."""
+
+from __future__ import annotations
+
+from grpc import aio
+
+from services.gateway.recommender import Recommendations, Recommender
+from wren.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+
+def recommendations_proto(result: Recommendations) -> gateway_pb2.RecommendResponse:
+    response = gateway_pb2.RecommendResponse(
+        user_id=result.user_id,
+        item_id=result.item_id,
+        model_version=result.model_version,
+        variant=result.variant,
+        degraded=result.degraded,
+        degraded_reason=result.degraded_reason,
+    )
+    response.served_by.update(result.served_by)
+    for item in result.items:
+        entry = response.items.add(item_id=item.item_id, title=item.title, score=item.score,
+                                   recall_score=item.recall_score, cached=item.cached)
+        entry.genres.extend(item.genres)
+        entry.sources.extend(item.sources)
+        if item.rank_score is not None:
+            entry.rank_score = item.rank_score
+    return response
+
+
+class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
+    def __init__(self, recommender: Recommender) -> None:
+        self.recommender = recommender
+
+    async def Recommend(  # noqa: N802 - gRPC method name
+        self, request: gateway_pb2.RecommendRequest, context: aio.ServicerContext
+    ) -> gateway_pb2.RecommendResponse:
+        result = await self.recommender.recommend(request.user_id, request.k, context.time_remaining())
+        return recommendations_proto(result)
+
+    async def SimilarItems(  # noqa: N802
+        self, request: gateway_pb2.GatewaySimilarItemsRequest, context: aio.ServicerContext
+    ) -> gateway_pb2.RecommendResponse:
+        return recommendations_proto(await self.recommender.similar(request.item_id, request.k,
+                                                                    context.time_remaining()))
+
+    async def RecordEvent(  # noqa: N802
+        self, request: common_pb2.Event, context: aio.ServicerContext
+    ) -> common_pb2.RecordEventResponse:
+        version = await self.recommender.record_event(request, context.time_remaining())
+        return common_pb2.RecordEventResponse(user_version=version)
