@@ -69,6 +69,19 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from services.common.bundle import resolve_bundle_dir
+    from wren.up import StackConfig, run
+
+    resolve_bundle_dir(args.artifacts)  # fail fast, before any process starts
+    config = StackConfig(artifacts=args.artifacts.resolve(), replicas=args.replicas, host=args.host,
+                         grpc_port=args.grpc_port, http_port=args.http_port, redis_url=args.redis_url or "",
+                         state_dir=args.state_dir)
+    return asyncio.run(run(config))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wren", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -105,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--keep", type=int, default=2, help="published versions to keep (default: 2)")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
     publish.set_defaults(handler=_publish)
+
+    up = commands.add_parser("up", help="run the whole stack locally: N replicas per tier and the gateway")
+    up.add_argument("--artifacts", type=Path, required=True, help="bundle directory or artifacts root")
+    up.add_argument("--replicas", type=int, default=1, help="processes per tier (default 1)")
+    up.add_argument("--redis-url", default=None, help="publish the bundle to this Redis and serve features from it")
+    up.add_argument("--http-port", type=int, default=8080, help="gateway HTTP port (default 8080; 0 = any free)")
+    up.add_argument("--grpc-port", type=int, default=50051, help="gateway gRPC port (default 50051; 0 = any free)")
+    up.add_argument("--host", default="127.0.0.1", help="address every process binds (default 127.0.0.1)")
+    up.add_argument("--state-dir", type=Path, default=None,
+                    help="where state.json, Prometheus targets and logs go (default ARTIFACTS/.wren-up)")
+    up.set_defaults(handler=_up)
     return parser
 
 

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common.errors import InvalidArgument, WrenError
 from services.common.logs import request_id
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.gateway.recommender import Recommendations, Recommender
+from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
 from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class GatewayHttp:
 
     async def recommendations(self, request: web.Request) -> web.Response:
         result = await self.recommender.recommend(
-            _int_param(request, "user_id"), _int_param(request, "k", 10), _timeout(request)
+            _int_param(request, "user_id"), _int_param(request, "k", DEFAULT_K), _timeout(request)
         )
         return web.json_response(recommendations_json(result))
 
@@ -150,7 +150,7 @@ class GatewayHttp:
             item_id = int(raw)
         except ValueError:
             raise InvalidArgument(f"item id must be an integer, got {raw!r}") from None
-        result = await self.recommender.similar(item_id, _int_param(request, "k", 10), _timeout(request))
+        result = await self.recommender.similar(item_id, _int_param(request, "k", DEFAULT_K), _timeout(request))
         return web.json_response(recommendations_json(result))
 
     async def events(self, request: web.Request) -> web.Response:

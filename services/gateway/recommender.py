@@ -87,9 +87,9 @@ class Recommender:
         budget = self.config.budget_seconds if timeout is None else min(timeout, 30.0)
         return time.monotonic() + budget
 
-    async def recommend(self, user_id: int, k: int, timeout: float | None = None) -> Recommendations:
+    async def recommend(self, user_id: int, k: int = DEFAULT_K, timeout: float | None = None) -> Recommendations:
         check_id(user_id, "user_id")
-        k = check_k(k or DEFAULT_K, MAX_K)
+        k = check_k(k, MAX_K)
         deadline = self.deadline(timeout)
         key = str(user_id)
         cached = self.results.get(user_id, (k, self.model_version))
@@ -207,9 +207,9 @@ class Recommender:
         described = [self.fallback.describe(int(i)) for i in ids]
         return [title for title, _ in described], [names for _, names in described]
 
-    async def similar(self, item_id: int, k: int, timeout: float | None = None) -> Recommendations:
+    async def similar(self, item_id: int, k: int = DEFAULT_K, timeout: float | None = None) -> Recommendations:
         check_id(item_id, "item_id")
-        k = check_k(k or DEFAULT_K, MAX_K)
+        k = check_k(k, MAX_K)
         deadline = self.deadline(timeout)
         key = f"item:{item_id}"
         reasons: list[str] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grpc import aio
 
-from services.gateway.recommender import Recommendations, Recommender
+from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
 from wren.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 
@@ -35,13 +35,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def Recommend(  # noqa: N802 - gRPC method name
         self, request: gateway_pb2.RecommendRequest, context: aio.ServicerContext
     ) -> gateway_pb2.RecommendResponse:
-        result = await self.recommender.recommend(request.user_id, request.k, context.time_remaining())
+        result = await self.recommender.recommend(request.user_id, request.k or DEFAULT_K, context.time_remaining())
         return recommendations_proto(result)
 
     async def SimilarItems(  # noqa: N802
         self, request: gateway_pb2.GatewaySimilarItemsRequest, context: aio.ServicerContext
     ) -> gateway_pb2.RecommendResponse:
-        return recommendations_proto(await self.recommender.similar(request.item_id, request.k,
+        return recommendations_proto(await self.recommender.similar(request.item_id, request.k or DEFAULT_K,
                                                                     context.time_remaining()))
 
     async def RecordEvent(  # noqa: N802
