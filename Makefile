@@ -12,6 +12,7 @@ REPLICAS ?= 1
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)

@@ -22,6 +22,7 @@ class MemoryFeatureStore(FeatureStore):
 
     def __init__(self, bundle: Bundle, event_log_size: int = 10_000) -> None:
         self._bundle_version = bundle.version
+        self.data_cutoff = bundle.data_cutoff
         self.users = bundle.users
         self.catalog = ItemCatalog(bundle)
         self.builder = ProfileBuilder.from_bundle(bundle)
@@ -46,10 +47,15 @@ class MemoryFeatureStore(FeatureStore):
         return self.catalog.batch(item_ids)
 
     async def record_event(self, event: Event) -> int:
+        """Events at or before the bundle's data cutoff are taken to be in its training data already: they
+        bump the version but do not count twice (the same rule as the Redis store)."""
         state = self._state(event.user_id)
         if event.user_id not in self.changed:
             state = state.copy()
             self.changed[event.user_id] = state
-        self.builder.apply(state, event)
+        if event.timestamp > self.data_cutoff:
+            self.builder.apply(state, event)
+        else:
+            state.version += 1
         self.event_log.append(event)
         return state.version

@@ -1,0 +1,357 @@
+"""Redis feature store: published bundle records plus real-time events, shared by every replica."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import redis.asyncio as aioredis
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.common.caches import MISSING, MeteredCache
+from services.common.errors import FailedPrecondition, Unavailable
+from services.common.metrics import FEATURE_STORE_ERRORS, REDIS_CIRCUIT_OPEN
+from services.common.types import Event, ItemBatch, UserProfile
+from services.feature.profiles import ProfileBuilder
+from services.feature.redis_layout import (
+    ItemRecord,
+    Keys,
+    Meta,
+    decode_events,
+    decode_item,
+    decode_user,
+    encode_event,
+)
+from services.feature.store import FeatureStore
+
+T = TypeVar("T")
+
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+
+USER_SCRIPT = """
+-- KEYS: live pointer, the user's real-time event list, the user's version counter.
+-- ARGV: key prefix, version whose meta the caller holds, user id.
+-- Returns {live, meta or nil (sent only when live differs from ARGV[2]), user record or nil,
+--          version counter or nil, {packed events, oldest first}}; {nil} when nothing is published.
+local live = redis.call('GET', KEYS[1])
+if not live then return {false} end
+local base = ARGV[1] .. ':v:' .. live
+local meta = false
+if live ~= ARGV[2] then meta = redis.call('GET', base .. ':meta') end
+return {live, meta, redis.call('GET', base .. ':u:' .. ARGV[3]), redis.call('GET', KEYS[3]),
+        redis.call('LRANGE', KEYS[2], 0, -1)}
+"""
+
+ITEMS_SCRIPT = """
+-- KEYS: live pointer. ARGV: key prefix, version the caller holds, m, item ids...
+-- When live equals ARGV[2] only the first m ids are read, otherwise all of them (the caller's cached
+-- records belong to another version). Returns {live, meta or nil (sent only when live differs),
+-- {records or nil, one per id read}}; {nil} when nothing is published.
+local live = redis.call('GET', KEYS[1])
+if not live then return {false} end
+local base = ARGV[1] .. ':v:' .. live
+local meta = false
+local last = #ARGV
+if live == ARGV[2] then last = 3 + tonumber(ARGV[3]) else meta = redis.call('GET', base .. ':meta') end
+local records = {}
+local keys = {}
+for i = 4, last do
+  keys[#keys + 1] = base .. ':i:' .. ARGV[i]
+  if #keys == 500 or i == last then
+    for _, record in ipairs(redis.call('MGET', unpack(keys))) do records[#records + 1] = record end
+    keys = {}
+  end
+end
+return {live, meta, records}
+"""
+
+
+@dataclass(frozen=True)
+class RedisFeatureStoreConfig:
+    """Connection and resilience settings. timeout_ms bounds socket connect and every reply; after
+    breaker_threshold consecutive outage errors calls fail at once for breaker_reset_seconds, then the
+    next call probes (success closes the circuit, failure opens it again). live_check_seconds: how long
+    a confirmed live version may answer get_items wholly from the item cache (0 = always ask Redis)."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "wren"
+    timeout_ms: float = 50
+    breaker_threshold: int = 3
+    breaker_reset_seconds: float = 1.0
+    item_cache_size: int = 50_000
+    item_cache_ttl_seconds: float = 600.0
+    live_check_seconds: float = 1.0
+    events_per_user: int = 1000
+    stream_maxlen: int = 1_000_000
+
+
+class CircuitBreaker:
+    """purgatory breaker around Redis calls: only outage errors count, every failure surfaces as
+    Unavailable, and wren_redis_circuit_open follows the state."""
+
+    NAME = "redis-feature-store"
+
+    def __init__(self, threshold: int, reset_seconds: float) -> None:
+        self.state = "closed"
+        self._factory = AsyncCircuitBreakerFactory(
+            default_threshold=threshold,
+            default_ttl=reset_seconds,
+            exclude=[(BaseException, lambda exc: not isinstance(exc, OUTAGE_ERRORS))],
+        )
+        self._factory.add_listener(self._on_event)
+        self._breaker: AsyncCircuitBreaker | None = None
+        REDIS_CIRCUIT_OPEN.set(0)
+
+    def _on_event(self, name: str, kind: str, event: Any) -> None:
+        if kind == "state_changed":
+            self.state = event.state
+            REDIS_CIRCUIT_OPEN.set(0 if event.state == "closed" else 1)
+
+    async def call(self, op: str, request: Callable[[], Awaitable[T]]) -> T:
+        if self._breaker is None:
+            self._breaker = await self._factory.get_breaker(self.NAME)
+        try:
+            async with self._breaker:
+                return await request()
+        except OpenedState as opened:
+            opened.__traceback__ = None
+            FEATURE_STORE_ERRORS.labels(op).inc()
+            raise Unavailable("feature store unavailable: Redis circuit open after repeated failures") from None
+        except OUTAGE_ERRORS as exc:
+            FEATURE_STORE_ERRORS.labels(op).inc()
+            raise Unavailable(f"feature store unavailable: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One published version as this process reads it: its meta and profile rules."""
+
+    meta: Meta
+    builder: ProfileBuilder
+
+    @classmethod
+    def from_meta(cls, meta: Meta) -> VersionView:
+        builder = ProfileBuilder(
+            genre_count=len(meta.genres),
+            recent_len=meta.recent_len,
+            positive_threshold=meta.positive_threshold,
+            new_user_segment=meta.default_segment,
+            bundle_version=meta.version,
+        )
+        return cls(meta, builder)
+
+
+class RecordLookup:
+    """ItemLookup over item records fetched for one request; absent ids give zero rows."""
+
+    def __init__(self, records: dict[int, ItemRecord | None], meta: Meta) -> None:
+        self.records = records
+        self.meta = meta
+
+    def genres(self, item_ids: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(item_ids), len(self.meta.genres)), np.uint8)
+        for row, item_id in enumerate(np.asarray(item_ids).tolist()):
+            record = self.records.get(item_id)
+            if record is not None:
+                out[row] = record.genres
+        return out
+
+    def vectors(self, item_ids: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(item_ids), self.meta.embedding_dim), np.float32)
+        for row, item_id in enumerate(np.asarray(item_ids).tolist()):
+            record = self.records.get(item_id)
+            if record is not None:
+                out[row] = record.embedding
+        return out
+
+
+def item_batch(item_ids: np.ndarray, records: dict[int, ItemRecord | None], meta: Meta) -> ItemBatch:
+    """ItemBatch rows in request order, built exactly like ItemCatalog.batch (unknown ids: zero rows)."""
+    n = len(item_ids)
+    dense = np.zeros((n, meta.item_dense_dim), np.float32)
+    genres = np.zeros((n, len(meta.genres)), np.float32)
+    embedding = np.zeros((n, meta.embedding_dim), np.float32)
+    years = np.zeros(n, np.int32)
+    known = np.zeros(n, bool)
+    titles, genre_names = [""] * n, [""] * n
+    for row, item_id in enumerate(item_ids.tolist()):
+        record = records.get(item_id)
+        if record is None:
+            continue
+        known[row] = True
+        dense[row], genres[row], embedding[row], years[row] = record.dense, record.genres, record.embedding, record.year
+        titles[row], genre_names[row] = record.title, record.genre_names
+    return ItemBatch(item_ids=item_ids, known=known, dense=dense, genres=genres, embedding=embedding, titles=titles,
+                     genre_names=genre_names, years=years, bundle_version=meta.version)
+
+
+class RedisFeatureStore(FeatureStore):
+    """FeatureStore over records published by services.feature.publish, with real-time events applied
+    on read. Every read takes the live pointer and that version's records in one Lua call, so a reply is
+    never a mix of two versions. Round trips: get_user 1 (+1 when recent/event items miss the item
+    cache); get_items 1, or 0 when every id is cached under a live version confirmed within
+    live_check_seconds; record_event 1 (MULTI/EXEC). Redis outages raise Unavailable, fast."""
+
+    kind = "redis"
+
+    def __init__(self, client: aioredis.Redis, config: RedisFeatureStoreConfig) -> None:
+        self.config = config
+        self.keys = Keys(config.prefix)
+        self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_reset_seconds)
+        self.item_cache = MeteredCache("feature_item", config.item_cache_size, config.item_cache_ttl_seconds)
+        self._redis = client
+        self._user_script = client.register_script(USER_SCRIPT)
+        self._items_script = client.register_script(ITEMS_SCRIPT)
+        self._views: dict[str, VersionView] = {}
+        self._live = ""
+        self._live_seen = 0.0
+
+    @classmethod
+    async def connect(cls, config: RedisFeatureStoreConfig) -> RedisFeatureStore:
+        """A store whose Redis answers and holds a published bundle (Unavailable / FailedPrecondition)."""
+        client = aioredis.Redis.from_url(
+            config.url,
+            socket_timeout=config.timeout_ms / 1000,
+            socket_connect_timeout=config.timeout_ms / 1000,
+            retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+        )
+        store = cls(client, config)
+        try:
+            await client.ping()
+            for script in (USER_SCRIPT, ITEMS_SCRIPT):
+                await client.script_load(script)
+            live = await client.get(store.keys.live)
+            if live is None:
+                raise FailedPrecondition(
+                    f"no feature bundle published in Redis at {config.url} under prefix {config.prefix!r}"
+                )
+            await store._load_view(live.decode())
+        except OUTAGE_ERRORS as exc:
+            await client.aclose()
+            raise Unavailable(f"feature store unavailable: cannot reach Redis at {config.url}: {exc}") from exc
+        except BaseException:
+            await client.aclose()
+            raise
+        return store
+
+    @property
+    def bundle_version(self) -> str:
+        """The live version this process saw last."""
+        return self._live
+
+    @property
+    def circuit_state(self) -> str:
+        """closed, opened or half-opened."""
+        return self.breaker.state
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def get_user(self, user_id: int) -> UserProfile:
+        keys = [self.keys.live, self.keys.user_events(user_id), self.keys.user_version(user_id)]
+        reply = await self.breaker.call(
+            "get_user", lambda: self._user_script(keys=keys, args=[self.config.prefix, self._live, user_id])
+        )
+        view = await self._view(reply)
+        _, _, record, counter, packed = reply
+        builder, meta = view.builder, view.meta
+        state = builder.snapshot_state(decode_user(record, user_id, meta), 0) if record else builder.empty_state()
+        events = [event for event in decode_events(packed) if event.timestamp > meta.data_cutoff]
+        needed = set(state.recent) | {event.item_id for event in events}
+        lookup = RecordLookup(await self._item_records(meta, needed), meta)
+        for event in events:
+            builder.apply(state, event, lookup)
+        state.version = int(counter or 0)
+        return builder.profile(user_id, state, lookup)
+
+    async def get_items(self, item_ids: np.ndarray) -> ItemBatch:
+        item_ids = np.asarray(item_ids, np.int64)
+        unique = list(dict.fromkeys(item_ids.tolist()))
+        version = self._live
+        records = {item_id: self.item_cache.get((version, item_id)) for item_id in unique}
+        missing = [item_id for item_id, record in records.items() if record is MISSING]
+        known_view = self._views.get(version)
+        if not missing and known_view and time.monotonic() - self._live_seen < self.config.live_check_seconds:
+            return item_batch(item_ids, records, known_view.meta)
+        cached = [item_id for item_id in unique if records[item_id] is not MISSING]
+        args = [self.config.prefix, version, len(missing), *missing, *cached]
+        reply = await self.breaker.call("get_items", lambda: self._items_script(keys=[self.keys.live], args=args))
+        view = await self._view(reply)
+        fetched = missing if view.meta.version == version else unique
+        if view.meta.version != version:
+            records = {}
+        for item_id, raw in zip(fetched, reply[2], strict=True):
+            records[item_id] = self._remember(view.meta, item_id, raw)
+        return item_batch(item_ids, records, view.meta)
+
+    async def record_event(self, event: Event) -> int:
+        events_key = self.keys.user_events(event.user_id)
+        fields = {
+            "user": event.user_id,
+            "item": event.item_id,
+            "type": event.type,
+            "rating": "" if event.rating is None else repr(float(event.rating)),
+            "ts": event.timestamp,
+        }
+
+        async def transaction() -> list:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(events_key, encode_event(event))
+                pipe.ltrim(events_key, -self.config.events_per_user, -1)
+                pipe.incr(self.keys.user_version(event.user_id))
+                pipe.xadd(self.keys.stream, fields, maxlen=self.config.stream_maxlen, approximate=True)
+                return await pipe.execute()
+
+        return int((await self.breaker.call("record_event", transaction))[2])
+
+    async def _view(self, reply: list) -> VersionView:
+        """The version a script read (caching its meta when the reply carries it); live tracking updated."""
+        if not reply or reply[0] is None:
+            raise FailedPrecondition(f"no feature bundle published in Redis under prefix {self.config.prefix!r}")
+        version = reply[0].decode()
+        view = self._views.get(version)
+        if view is None:
+            view = self._cache_view(Meta.from_json(reply[1])) if reply[1] else await self._load_view(version)
+        self._live, self._live_seen = version, time.monotonic()
+        return view
+
+    async def _load_view(self, version: str) -> VersionView:
+        raw = await self.breaker.call("get_meta", lambda: self._redis.get(self.keys.meta(version)))
+        if raw is None:
+            raise FailedPrecondition(f"feature bundle {version} has no meta in Redis (deleted or half published)")
+        view = self._cache_view(Meta.from_json(raw))
+        self._live, self._live_seen = version, time.monotonic()
+        return view
+
+    def _cache_view(self, meta: Meta) -> VersionView:
+        view = self._views[meta.version] = VersionView.from_meta(meta)
+        while len(self._views) > 4:
+            del self._views[next(iter(self._views))]
+        return view
+
+    async def _item_records(self, meta: Meta, item_ids: set[int]) -> dict[int, ItemRecord | None]:
+        """Records of the given items under one version: item cache first, one MGET for the rest."""
+        records = {item_id: self.item_cache.get((meta.version, item_id)) for item_id in item_ids}
+        missing = [item_id for item_id, record in records.items() if record is MISSING]
+        if missing:
+            keys = [self.keys.item(meta.version, item_id) for item_id in missing]
+            raws = await self.breaker.call("get_items", lambda: self._redis.mget(keys))
+            for item_id, raw in zip(missing, raws, strict=True):
+                records[item_id] = self._remember(meta, item_id, raw)
+        return records
+
+    def _remember(self, meta: Meta, item_id: int, raw: bytes | None) -> ItemRecord | None:
+        record = None if raw is None else decode_item(raw, meta)
+        self.item_cache.put((meta.version, item_id), record)
+        return record
+
