@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,8 +10,9 @@ import grpc
 from grpc import aio
 
 from services.common.errors import WrenError
+from services.common.inflight import tracker
 from services.common.logs import request_id
-from services.common.metrics import CAPACITY, GRPC_IN_FLIGHT, GRPC_LATENCY, GRPC_REQUESTS, UTILIZATION
+from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
 log = logging.getLogger(__name__)
 INTERNAL_MESSAGE = "internal error"
@@ -30,10 +30,7 @@ class ServiceInterceptor(aio.ServerInterceptor):
 
     def __init__(self, service: str, capacity: int) -> None:
         self.service = service
-        self.capacity = max(1, capacity)
-        self.in_flight = 0
-        CAPACITY.labels(service).set(self.capacity)
-        UTILIZATION.labels(service).set(0)
+        self.in_flight = tracker(service, capacity)
 
     async def intercept_service(
         self,
@@ -51,8 +48,7 @@ class ServiceInterceptor(aio.ServerInterceptor):
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
             request_id.set(str(metadata.get("x-request-id", "")))
             code = "OK"
-            self._enter(method)
-            started = time.perf_counter()
+            started = self.in_flight.enter(method)
             try:
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:
@@ -70,9 +66,8 @@ class ServiceInterceptor(aio.ServerInterceptor):
                 log.exception("unhandled error in %s", method_path)
                 await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
             finally:
-                GRPC_LATENCY.labels(self.service, method).observe(time.perf_counter() - started)
+                GRPC_LATENCY.labels(self.service, method).observe(self.in_flight.leave(method, started))
                 GRPC_REQUESTS.labels(self.service, method, code).inc()
-                self._leave(method)
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
@@ -80,15 +75,6 @@ class ServiceInterceptor(aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    def _enter(self, method: str) -> None:
-        self.in_flight += 1
-        GRPC_IN_FLIGHT.labels(self.service, method).inc()
-        UTILIZATION.labels(self.service).set(self.in_flight / self.capacity)
-
-    def _leave(self, method: str) -> None:
-        self.in_flight -= 1
-        GRPC_IN_FLIGHT.labels(self.service, method).dec()
-        UTILIZATION.labels(self.service).set(self.in_flight / self.capacity)
 
 
 def _code_name(context: aio.ServicerContext) -> str | None:

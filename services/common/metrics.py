@@ -18,6 +18,9 @@ GRPC_IN_FLIGHT = Gauge("wren_grpc_server_in_flight", "gRPC requests being handle
 # Autoscaling signal: utilization = in-flight / capacity of this process.
 CAPACITY = Gauge("wren_capacity", "concurrent requests this process is sized for", ["service"])
 UTILIZATION = Gauge("wren_utilization", "in-flight requests divided by capacity", ["service"])
+BUSY_SECONDS = Counter(
+    "wren_busy_seconds", "sum of request durations; its rate is the mean number of requests in flight", ["service"]
+)
 
 CACHE_REQUESTS = Counter("wren_cache_requests", "cache lookups by result (hit/miss)", ["cache", "result"])
 CACHE_SIZE = Gauge("wren_cache_size", "entries held by a cache", ["cache"])

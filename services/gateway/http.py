@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.errors import InvalidArgument, WrenError
+from services.common.inflight import InFlight
 from services.common.logs import request_id
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
@@ -103,9 +104,10 @@ def parse_event(payload: object) -> common_pb2.Event:
 
 
 class GatewayHttp:
-    def __init__(self, recommender: Recommender, is_ready: Callable[[], bool]) -> None:
+    def __init__(self, recommender: Recommender, is_ready: Callable[[], bool], in_flight: InFlight) -> None:
         self.recommender = recommender
         self.is_ready = is_ready
+        self.in_flight = in_flight
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._middleware])
@@ -121,7 +123,8 @@ class GatewayHttp:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
         request_id.set(request.headers.get("X-Request-ID", ""))
-        started = time.perf_counter()
+        counted = route.startswith("/v1/")
+        started = self.in_flight.enter(f"http {route}") if counted else time.perf_counter()
         try:
             response = await handler(request)
         except WrenError as error:
@@ -134,7 +137,8 @@ class GatewayHttp:
         except Exception:
             log.exception("unhandled error in %s", request.path)
             response = error_response(500, "INTERNAL", "internal error")
-        HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        elapsed = self.in_flight.leave(f"http {route}", started) if counted else time.perf_counter() - started
+        HTTP_LATENCY.labels(route).observe(elapsed)
         HTTP_REQUESTS.labels(route, str(response.status)).inc()
         return response
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from services.common.bundle import Bundle
 from services.common.caches import MeteredCache, UserKeyedCache
 from services.common.config import ServiceSettings, describe
+from services.common.inflight import tracker
 from services.common.logs import configure_logging
 from services.common.metrics import BUNDLE_INFO, serve_metrics
 from services.common.server import GrpcService, run_until_signalled, start_server
@@ -117,7 +118,8 @@ async def start(settings: GatewaySettings) -> Gateway:
         [SERVICE_NAME], host=settings.host, port=settings.port, capacity=settings.capacity,
     )
     gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
-    gateway.http = web.AppRunner(GatewayHttp(recommender, gateway.ready).app(), access_log=None)
+    front = GatewayHttp(recommender, gateway.ready, tracker("gateway", settings.capacity))
+    gateway.http = web.AppRunner(front.app(), access_log=None)
     await gateway.http.setup()
     await web.TCPSite(gateway.http, settings.host, settings.http_port).start()
     for tier in tiers.values():
