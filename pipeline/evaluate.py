@@ -13,7 +13,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from pipeline.config import TrainConfig
 from pipeline.data.dataset import Dataset
-from pipeline.ranking_data import assemble
+from pipeline.ranking_data import snapshot_rows
 from pipeline.split import time_split
 from services.common.bundle import Bundle
 from services.feature.profiles import ProfileBuilder
@@ -33,26 +33,10 @@ class TestRows:
 
 def test_rows(bundle: Bundle, test: pd.DataFrame) -> TestRows:
     """Model inputs for test ratings from the bundle's training-time snapshot (what serving sees)."""
-    users, items = bundle.users, bundle.items
-    known = np.isin(test["user_id"].to_numpy(np.int64), users.ids) & np.isin(
-        test["item_id"].to_numpy(np.int64), items.ids
-    )
-    test = test[known]
-    user_rows = np.searchsorted(users.ids, test["user_id"].to_numpy(np.int64))
-    item_rows = np.searchsorted(items.ids, test["item_id"].to_numpy(np.int64))
-    inputs = assemble(
-        user_counters=users.counters[user_rows],
-        user_genre_rated=users.genre_rated[user_rows],
-        user_genre_rating_sum=users.genre_rating_sum[user_rows],
-        user_recent=users.recent[user_rows],
-        item_ids=items.ids[item_rows],
-        item_dense=items.dense[item_rows],
-        catalog_ids=items.ids,
-        catalog_genres=items.genres,
-        embeddings=bundle.embeddings,
-        has_embedding=items.has_embedding,
-    )
-    labels = (test["rating"].to_numpy() >= bundle.positive_threshold).astype(np.float32)
+    items = bundle.items
+    inputs, rows = snapshot_rows(test, bundle.users, items.ids, items.dense, items.genres, bundle.embeddings,
+                                 items.has_embedding)
+    labels = (rows["rating"].to_numpy() >= bundle.positive_threshold).astype(np.float32)
     return TestRows(inputs, labels)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from services.common.bundle import UserTable
 from services.common.embedding import mean_embeddings
 from services.common.schema import genre_rating_deviation, user_dense
 from services.ranking.inputs import model_inputs
@@ -45,3 +47,35 @@ def assemble(
         item_genres=catalog_genres[item_rows].astype(np.float32),
         item_embedding=embeddings[item_rows] * has_embedding[item_rows, None],
     )
+
+
+def snapshot_rows(
+    ratings: pd.DataFrame,
+    users: UserTable,
+    catalog_ids: np.ndarray,
+    catalog_dense: np.ndarray,
+    catalog_genres: np.ndarray,
+    embeddings: np.ndarray,
+    has_embedding: np.ndarray,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """(model inputs, the ratings they belong to) for ratings of known users and items, with the users'
+    end-of-training snapshot features — what the online tiers see for them before any new event."""
+    known = np.isin(ratings["user_id"].to_numpy(np.int64), users.ids) & np.isin(
+        ratings["item_id"].to_numpy(np.int64), catalog_ids
+    )
+    ratings = ratings[known]
+    user_rows = np.searchsorted(users.ids, ratings["user_id"].to_numpy(np.int64))
+    item_rows = np.searchsorted(catalog_ids, ratings["item_id"].to_numpy(np.int64))
+    inputs = assemble(
+        user_counters=users.counters[user_rows],
+        user_genre_rated=users.genre_rated[user_rows],
+        user_genre_rating_sum=users.genre_rating_sum[user_rows],
+        user_recent=users.recent[user_rows],
+        item_ids=catalog_ids[item_rows],
+        item_dense=catalog_dense[item_rows],
+        catalog_ids=catalog_ids,
+        catalog_genres=catalog_genres,
+        embeddings=embeddings,
+        has_embedding=has_embedding,
+    )
+    return inputs, ratings

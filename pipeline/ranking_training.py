@@ -11,7 +11,6 @@ from pipeline.bundle_writer import BundleWriter
 from pipeline.config import TrainConfig
 from pipeline.features import (
     ItemFeatures,
-    UserFeatures,
     point_in_time_item_dense,
     point_in_time_user_features,
 )
@@ -20,8 +19,9 @@ from pipeline.models.dims import FeatureScaler, ModelDims
 from pipeline.models.export import check_parity, export_onnx
 from pipeline.models.registry import build_model
 from pipeline.models.trainer import TrainerConfig, TrainHistory, train_ranker
-from pipeline.ranking_data import assemble
+from pipeline.ranking_data import assemble, snapshot_rows
 from pipeline.split import Split, tail_mask
+from services.common.bundle import UserTable
 
 
 @dataclass
@@ -53,32 +53,6 @@ def training_inputs(
     return inputs, (train["rating"].to_numpy() >= config.positive_threshold).astype(np.float32)
 
 
-def snapshot_inputs(
-    test: pd.DataFrame,
-    user_ids: np.ndarray,
-    snapshot: UserFeatures,
-    items: ItemFeatures,
-    vectors: np.ndarray,
-    has_embedding: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Inputs for test ratings from the end-of-training snapshot, as the online tiers would build them."""
-    test = test[np.isin(test["user_id"].to_numpy(np.int64), user_ids)]
-    user_rows = np.searchsorted(user_ids, test["user_id"].to_numpy(np.int64))
-    item_rows = items.rows(test["item_id"].to_numpy())
-    return assemble(
-        user_counters=snapshot.counters[user_rows],
-        user_genre_rated=snapshot.genre_rated[user_rows],
-        user_genre_rating_sum=snapshot.genre_rating_sum[user_rows],
-        user_recent=snapshot.recent[user_rows],
-        item_ids=items.ids[item_rows],
-        item_dense=items.dense[item_rows],
-        catalog_ids=items.ids,
-        catalog_genres=items.genres,
-        embeddings=vectors,
-        has_embedding=has_embedding,
-    )
-
-
 def _take(inputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: np.ascontiguousarray(value[rows]) for name, value in inputs.items()}
 
@@ -97,8 +71,7 @@ def train_rankers(
     items: ItemFeatures,
     vectors: np.ndarray,
     has_embedding: np.ndarray,
-    user_ids: np.ndarray,
-    snapshot: UserFeatures,
+    users: UserTable,
     config: TrainConfig,
     writer: BundleWriter,
     progress: bool = True,
@@ -112,7 +85,7 @@ def train_rankers(
     scaler = FeatureScaler.fit(fit_inputs)
     pretrained = np.vstack([np.zeros((1, vectors.shape[1]), np.float32), vectors * has_embedding[:, None]])
 
-    test_inputs = snapshot_inputs(split.test, user_ids, snapshot, items, vectors, has_embedding)
+    test_inputs, _ = snapshot_rows(split.test, users, items.ids, items.dense, items.genres, vectors, has_embedding)
     n_test = len(test_inputs["item_index"])
     parity_rows = np.random.default_rng(config.seed).permutation(n_test)[: config.ranking.parity_rows]
     parity_inputs = _take(test_inputs, np.sort(parity_rows))

@@ -21,7 +21,7 @@ from pipeline.quotas import fit_quotas
 from pipeline.ranking_training import RankingResult, embedding_rows, train_rankers
 from pipeline.report import plot_training, summary_table
 from pipeline.split import Split, tail_mask, time_split
-from pipeline.users import as_features, user_table
+from pipeline.users import user_table
 from services.common.bundle import FORMAT_VERSION, Bundle, UserTable
 from services.common.schema import ITEM_DENSE, USER_COUNTERS, USER_DENSE
 from services.recall.index.base import VectorIndex
@@ -86,7 +86,7 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
             }
         with steps.step("training ranking models"):
             ranking = train_rankers(
-                split, items, vectors, has_embedding, users.ids, as_features(users), config, writer, progress
+                split, items, vectors, has_embedding, users, config, writer, progress
             )
         with steps.step("writing the bundle"):
             writer.save_npz(

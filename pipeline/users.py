@@ -41,9 +41,3 @@ def user_table(
         segment_names=names,
     )
     return table, kind
-
-
-def as_features(table: UserTable) -> features.UserFeatures:
-    return features.UserFeatures(
-        table.counters, table.genre_counts, table.genre_rated, table.genre_rating_sum, table.recent
-    )
