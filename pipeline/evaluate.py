@@ -113,8 +113,8 @@ def recall_metrics(
             hits[: len(ids)] = np.isin(ids[:depth], relevant)
             row = []
             for k in ks:
-                row += [hits[:k].sum() / len(relevant), (hits[:k] * discount[:k]).sum() / ideal[min(k, len(relevant)) - 1],
-                        float(hits[:k].any())]
+                ndcg = (hits[:k] * discount[:k]).sum() / ideal[min(k, len(relevant)) - 1]
+                row += [hits[:k].sum() / len(relevant), ndcg, float(hits[:k].any())]
             sums[name] = sums.get(name, 0.0) + np.array(row)
     metrics = {}
     for name, total in sums.items():

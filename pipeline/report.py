@@ -20,7 +20,8 @@ def summary_table(manifest: dict) -> str:
     for name, values in metrics["models"].items():
         marker = " *" if name == manifest["default_model"] else ""
         lines.append(f"{name + marker:<22}{values['auc']:>10.4f}{values['logloss']:>10.4f}")
-    lines.append(f"{'logistic regression':<22}{metrics['baseline']['auc']:>10.4f}{metrics['baseline']['logloss']:>10.4f}")
+    baseline = metrics["baseline"]
+    lines.append(f"{'logistic regression':<22}{baseline['auc']:>10.4f}{baseline['logloss']:>10.4f}")
     lines.append("")
     ks = sorted({int(key.split('_')[-1]) for values in metrics["recall"].values() for key in values})
     header = "".join(f"{'R@' + str(k):>9}" for k in ks) + "".join(f"{'NDCG@' + str(k):>10}" for k in ks)

@@ -65,7 +65,8 @@ def test_point_in_time_user_features_use_only_earlier_ratings() -> None:
     for row in range(len(train)):
         user, ts = train.user_id[row], train.timestamp[row]
         earlier = train[(train.user_id == user) & (train.timestamp < ts)]
-        expected = np.array([len(earlier), earlier.rating.sum(), (earlier.rating**2).sum(), (earlier.rating >= 3.5).sum()])
+        ratings = earlier.rating
+        expected = np.array([len(earlier), ratings.sum(), (ratings**2).sum(), (ratings >= 3.5).sum()])
         np.testing.assert_allclose(history.counters[row], expected, rtol=1e-6)
         positives = earlier[earlier.rating >= 3.5].item_id.tolist()[::-1][:3]
         assert history.recent[row][: len(positives)].tolist() == positives

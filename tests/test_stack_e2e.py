@@ -143,7 +143,8 @@ async def test_read_your_writes_through_every_cache(stack: LocalStack, tiny_arti
             feature_pb2.GetUserFeaturesRequest(user_id=user))
     assert profile.recent_items[0] == liked and liked in profile.rated_items
     async with grpc.aio.insecure_channel(f"127.0.0.1:{recall.port}") as channel:
-        candidates = await recall_pb2_grpc.RecallServiceStub(channel).Recall(recall_pb2.RecallRequest(user=profile, k=100))
+        stub = recall_pb2_grpc.RecallServiceStub(channel)
+        candidates = await stub.Recall(recall_pb2.RecallRequest(user=profile, k=100))
     item2item_bit = 1 << list(candidates.channels).index("item2item")
     proposed = {item for item, mask in zip(candidates.item_ids, candidates.source_masks, strict=True)
                 if mask & item2item_bit}
@@ -192,7 +193,7 @@ class Load:
                 if status != 200 or not body.get("items"):
                     self.failures.append(f"{status} {body}")
                 self.degraded += bool(body.get("degraded"))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (aiohttp.ClientError, TimeoutError) as error:
                 self.failures.append(repr(error))
             self.done += 1
 

@@ -141,7 +141,9 @@ class LocalStack:
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         return
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{member.name} not serving after {READY_TIMEOUT_SECONDS:.0f}s; see {member.log}")
+                    raise TimeoutError(
+                        f"{member.name} not serving after {READY_TIMEOUT_SECONDS:.0f}s; see {member.log}"
+                    )
                 await asyncio.sleep(0.1)
 
     async def _wait_http_ready(self, member: Member) -> None:

@@ -54,7 +54,8 @@ class UserTable:
     """Users known at training time, ascending id order.
 
     counters: float64 [m, len(USER_COUNTERS)]; genre_counts: float32 [m, G] positive interactions per
-    genre; genre_rated / genre_rating_sum: float32 [m, G] ratings per genre and their sum; recent: int64 [m, R] recent positive item ids newest first, -1 padded; rated items of user i
+    genre; genre_rated / genre_rating_sum: float32 [m, G] ratings per genre and their sum;
+    recent: int64 [m, R] recent positive item ids newest first, -1 padded; rated items of user i
     are rated_ids[rated_indptr[i]:rated_indptr[i + 1]]; segment: int32 [m] index into segment names.
     """
 

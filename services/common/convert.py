@@ -19,7 +19,9 @@ def matrix_from_proto(matrix: common_pb2.Matrix, field: str) -> np.ndarray:
     """The matrix as float32 [rows, cols]; INVALID_ARGUMENT when the byte count does not match."""
     expected = matrix.rows * matrix.cols * 4
     if matrix.rows < 0 or matrix.cols < 0 or len(matrix.data) != expected:
-        raise InvalidArgument(f"{field}: {matrix.rows}x{matrix.cols} float32 needs {expected} bytes, got {len(matrix.data)}")
+        raise InvalidArgument(
+            f"{field}: {matrix.rows}x{matrix.cols} float32 needs {expected} bytes, got {len(matrix.data)}"
+        )
     return np.frombuffer(matrix.data, dtype="<f4").reshape(matrix.rows, matrix.cols)
 
 

@@ -12,9 +12,9 @@ class UserProfile:
     """A user's features at request time.
 
     dense: float32 [len(USER_DENSE)]; genre_affinity: float32 [G] share of positives per genre;
-    genre_ratings: float32 [G] per-genre rating deviation (schema.genre_rating_deviation); recent_items: int64, newest first,
-    positives only; rated_items: int64, unsorted, every item the user interacted with; embedding:
-    float32 [D] or None when the user has no recent positive item with an embedding.
+    genre_ratings: float32 [G] per-genre rating deviation (schema.genre_rating_deviation);
+    recent_items: int64, newest first, positives only; rated_items: int64, unsorted, every item the user
+    interacted with; embedding: float32 [D] or None when no recent positive item has an embedding.
     """
 
     user_id: int
