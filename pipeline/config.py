@@ -17,8 +17,8 @@ class IndexConfig:
     m: int = 16
     ef_construction: int = 200
     ef_search: int = 128
-    lsh_tables: int = 8
-    lsh_projections: int = 4
+    lsh_tables: int = 16
+    lsh_projections: int = 14
 
 
 @dataclass(frozen=True)
