@@ -82,6 +82,12 @@ def _up(args: argparse.Namespace) -> int:
     return asyncio.run(run(config))
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from wren.bench.command import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wren", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -129,12 +135,57 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", type=Path, default=None,
                     help="where state.json, Prometheus targets and logs go (default ARTIFACTS/.wren-up)")
     up.set_defaults(handler=_up)
+
+    bench = commands.add_parser(
+        "bench", help="load-test a running gateway (--target/--grpc), or run benchmark suites side by side (--suite)",
+        description="Load-test a running gateway, or run the benchmark suites; writes JSON and PNGs to --out.",
+    )
+    bench.add_argument("--suite", choices=["stack", "cache", "index", "ranking", "routing", "all"], default=None,
+                       help="run a suite (stack, cache and ranking start what they measure from --artifacts)")
+    bench.add_argument("--quick", action="store_true",
+                       help="short runs; the index suite skips 1M items (`--suite all --quick` takes < 5 min)")
+    bench.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds; the figures mean nothing)")
+    bench.add_argument("--artifacts", type=Path, default=None,
+                       help="bundle directory or artifacts root: what the suites serve, and whose users are requested")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"),
+                       help="directory for <suite>.json / loadtest.json and the PNGs (default: bench-results)")
+    bench.add_argument("--target", default=None,
+                       help="HTTP base URL of a running gateway, e.g. http://127.0.0.1:8080 (its /metrics is diffed)")
+    bench.add_argument("--grpc", default=None,
+                       help="gRPC address of a running gateway, e.g. 127.0.0.1:50051 (takes the load when given)")
+    bench.add_argument("--metrics", action="append", default=[],
+                       help="/metrics URL to diff around each run (repeatable; default: TARGET/metrics)")
+    bench.add_argument("--mode", choices=["closed", "open"], default="closed",
+                       help="closed: --concurrency workers back to back; open: --rate arrivals/s (default closed)")
+    bench.add_argument("--concurrency", type=int, default=None,
+                       help="closed-loop workers (default 16; suites: their own setting)")
+    bench.add_argument("--rate", default="100",
+                       help="open loop: requests/s, or a sweep like 50,100,200 (default 100)")
+    bench.add_argument("--arrival", choices=["poisson", "fixed"], default="poisson",
+                       help="open-loop spacing: Poisson arrivals or fixed 1/rate gaps (default poisson)")
+    bench.add_argument("--duration", type=float, default=None,
+                       help="seconds per run (default 10 unless --requests; suites: their own setting)")
+    bench.add_argument("--requests", type=int, default=None, help="stop a run after this many requests")
+    bench.add_argument("--zipf", type=float, default=0.0,
+                       help="user popularity skew: rank r drawn with weight 1/r^s (default 0 = uniform)")
+    bench.add_argument("--k", type=int, default=10, help="recommendations per request (default 10)")
+    bench.add_argument("--data", type=Path, default=Path("data/ml-latest-small"),
+                       help="dataset whose users are requested when --artifacts is not given")
+    bench.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load first (default 1)")
+    bench.add_argument("--timeout", type=float, default=5.0, help="per-request timeout in seconds (default 5)")
+    bench.add_argument("--protocol", choices=["grpc", "http"], default="grpc",
+                       help="how the stack and cache suites reach the gateway (default grpc)")
+    bench.add_argument("--seed", type=int, default=0, help="seed for user draws and arrival times (default 0)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bars or phase messages")
+    bench.set_defaults(handler=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -1,0 +1,116 @@
+"""The in-process pipeline: the gateway's Recommender over the three tiers' servicers, in one process, no RPC.
+
+Each tier is built from the bundle exactly as its `start()` builds it (same core classes, same settings
+read from WREN_* variables), and the Recommender gets `DirectTier` stand-ins for its TierClients whose
+`call` awaits the servicer method with the very protobuf request it would have sent. Compared with the
+stack, only the RPCs and the process boundaries are missing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.common.bundle import Bundle
+from services.common.caches import MeteredCache, UserKeyedCache
+from services.common.config import load_settings
+from services.common.errors import WrenError
+from services.feature.core import FeatureCore
+from services.feature.main import FeatureSettings, build_store
+from services.feature.servicer import FeatureServicer
+from services.gateway.errors import UpstreamError
+from services.gateway.fallback import FallbackCatalog
+from services.gateway.main import GatewaySettings
+from services.gateway.recommender import Recommender, RecommenderConfig
+from services.gateway.upstream import Routed
+from services.ranking.main import RankingSettings
+from services.ranking.ranker import Ranker
+from services.ranking.servicer import RankingServicer
+from services.recall.core import RecallCore
+from services.recall.main import RecallSettings
+from services.recall.recaller import Recaller
+from services.recall.servicer import RecallServicer
+
+UNCACHED = {"feature": {"user_cache_ttl_seconds": 0}, "recall": {"cache_ttl_seconds": 0},
+            "gateway": {"results_cache_ttl_seconds": 0, "coldstart_cache_ttl_seconds": 0}}
+
+
+class DirectTier:
+    """Stands in for a TierClient: `call` runs the servicer method in this process and times it."""
+
+    def __init__(self, tier: str, servicer: Any) -> None:
+        self.tier = tier
+        self.servicer = servicer
+        self.seconds = 0.0
+        self.calls = 0
+
+    async def call(self, method: str, request: Any, key: str, deadline: float, *, metadata: Any = None) -> Routed:
+        started = time.perf_counter()
+        try:
+            response = await getattr(self.servicer, method)(request, None)
+        except WrenError as error:  # what the tier's interceptor would turn into a status
+            raise UpstreamError(self.tier, error.code, str(error)) from None
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+        return Routed(response, f"inprocess/{self.tier}")
+
+    def reset(self) -> None:
+        self.seconds, self.calls = 0.0, 0
+
+
+@dataclass
+class InProcessPipeline:
+    recommender: Recommender
+    tiers: dict[str, DirectTier]
+    ranker: Ranker
+
+    def reset_timers(self) -> None:
+        for tier in self.tiers.values():
+            tier.reset()
+
+    def hops_ms(self, requests: int) -> dict[str, dict[str, float]]:
+        """Mean time per request spent in each tier's servicer since the last reset."""
+        return {name: {"calls_per_request": tier.calls / requests, "server_ms": 1000.0 * tier.seconds / requests}
+                for name, tier in self.tiers.items()}
+
+    def close(self) -> None:
+        self.ranker.close()
+
+
+async def build_pipeline(artifacts: str | Path, *, cached: bool = False) -> InProcessPipeline:
+    """The three tiers and the gateway core from one bundle; with cached=False every cache is off."""
+    bundle = Bundle(artifacts)
+    path = str(bundle.path)
+
+    def settings(cls: type, tier: str) -> Any:
+        return load_settings(cls, artifacts=path, **({} if cached else UNCACHED.get(tier, {})))
+
+    feature = settings(FeatureSettings, "feature")
+    feature_core = FeatureCore(await build_store(feature, bundle),
+                               UserKeyedCache("feature_user", feature.user_cache_size, feature.user_cache_ttl_seconds),
+                               feature.max_items)
+    recall = settings(RecallSettings, "recall")
+    recall_core = RecallCore(
+        Recaller.from_bundle(bundle, recall.index or None, max_k=recall.max_k),
+        UserKeyedCache("recall_candidates", recall.cache_size, recall.cache_ttl_seconds),
+        MeteredCache("recall_similar", recall.cache_size, recall.cache_ttl_seconds),
+        recall.index or None,
+    )
+    ranker = await Ranker.load(bundle, settings(RankingSettings, "ranking").ranker_options())
+    tiers = {"feature": DirectTier("feature", FeatureServicer(feature_core)),
+             "recall": DirectTier("recall", RecallServicer(recall_core)),
+             "ranking": DirectTier("ranking", RankingServicer(ranker))}
+    gateway = load_settings(GatewaySettings, artifacts=path, feature_replicas="-", recall_replicas="-",
+                            ranking_replicas="-", **({} if cached else UNCACHED["gateway"]))
+    recommender = Recommender(
+        tiers["feature"], tiers["recall"], tiers["ranking"],  # type: ignore[arg-type]
+        FallbackCatalog(bundle),
+        UserKeyedCache("gateway_results", gateway.results_cache_size, gateway.results_cache_ttl_seconds),
+        MeteredCache("gateway_coldstart", 1_000, gateway.coldstart_cache_ttl_seconds),
+        RecommenderConfig(candidates=gateway.candidates, budget_seconds=gateway.budget_ms / 1000,
+                          max_genre_share=gateway.max_genre_share),
+    )
+    return InProcessPipeline(recommender, tiers, ranker)
