@@ -53,18 +53,19 @@ class ServiceInterceptor(aio.ServerInterceptor):
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:
                     code = "DEADLINE_EXCEEDED"
-                    await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before work began")
+                    message = "deadline exceeded before work began"
+                    return await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, message)
                 return await behaviour(request, context)
             except WrenError as error:
                 code = error.code
-                await context.abort(grpc.StatusCode[error.code], str(error))
+                await _abort(context, grpc.StatusCode[error.code], str(error))
             except aio.AbortError:
                 code = _code_name(context) or code
                 raise
             except Exception:
                 code = "INTERNAL"
                 log.exception("unhandled error in %s", method_path)
-                await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+                await _abort(context, grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
             finally:
                 GRPC_LATENCY.labels(self.service, method).observe(self.in_flight.leave(method, started))
                 GRPC_REQUESTS.labels(self.service, method, code).inc()
@@ -75,6 +76,15 @@ class ServiceInterceptor(aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
+
+
+async def _abort(context: aio.ServicerContext, status: grpc.StatusCode, message: str) -> None:
+    """Ends the call with `status` (raises AbortError, as grpc requires); a call that is already over
+    (its deadline passed, the client cancelled) has nothing left to send, so that is not an error."""
+    try:
+        await context.abort(status, message)
+    except aio.UsageError:
+        return None
 
 
 def _code_name(context: aio.ServicerContext) -> str | None:

@@ -40,6 +40,13 @@ class RecallCatalog:
     def __post_init__(self) -> None:
         self.row_of: dict[int, int] = {int(item): row for row, item in enumerate(self.ids)}
         self._write_lock = threading.Lock()
+        self._index_ids()
+
+    def _index_ids(self) -> None:
+        """Sorted ids and their rows, for vectorised id -> row lookups on the request path."""
+        order = np.argsort(self.ids, kind="stable")
+        self._sorted_ids = self.ids[order]
+        self._sorted_rows = order.astype(np.int64)
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, index_kind: str) -> RecallCatalog:
@@ -78,7 +85,11 @@ class RecallCatalog:
 
     def rows(self, item_ids: np.ndarray) -> np.ndarray:
         """Row of each id, -1 for ids not in the catalog."""
-        return np.fromiter((self.row_of.get(int(i), -1) for i in item_ids), np.int64, len(item_ids))
+        item_ids = np.asarray(item_ids, np.int64)
+        if len(self._sorted_ids) == 0:
+            return np.full(len(item_ids), -1, np.int64)
+        pos = np.minimum(np.searchsorted(self._sorted_ids, item_ids), len(self._sorted_ids) - 1)
+        return np.where(self._sorted_ids[pos] == item_ids, self._sorted_rows[pos], -1)
 
     def segment_list(self, segment: str) -> np.ndarray:
         return self.segments.get(segment, self.segments.get(self.default_segment, self.popular))
@@ -109,6 +120,7 @@ class RecallCatalog:
                 self.content = sparse.vstack([self.content, vector], format="csr")
                 self.popularity = np.append(self.popularity, np.float32(0.0))
                 self.row_of[item_id] = row
+                self._index_ids()
             else:
                 self.embeddings[row] = unit[0]
                 self.has_embedding[row] = True
