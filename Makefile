@@ -29,6 +29,7 @@ demo: install
 	$(BIN)/wren up --artifacts $(ARTIFACTS) --replicas $(REPLICAS)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 test-fast: install
