@@ -17,6 +17,7 @@ class IndexConfig:
     m: int = 16
     ef_construction: int = 200
     ef_search: int = 128
+    full_scan_share: float = 1 / 16  # HNSW queries asking for this share of the catalogue scan it exactly
     lsh_tables: int = 16
     lsh_projections: int = 14
 

@@ -150,7 +150,8 @@ def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) ->
     dim = vectors.shape[1]
     return {
         "hnsw": build_index("hnsw", dim, ids, vectors, m=config.index.m, ef_construction=config.index.ef_construction,
-                            ef_search=config.index.ef_search, seed=config.seed),
+                            ef_search=config.index.ef_search, full_scan_share=config.index.full_scan_share,
+                            seed=config.seed),
         "lsh": build_index("lsh", dim, ids, vectors, n_tables=config.index.lsh_tables,
                            n_projections=config.index.lsh_projections, seed=config.seed),
         "exact": build_index("exact", dim, ids, vectors),

@@ -23,6 +23,19 @@ HNSW_RECALL_FLOOR = 0.99
 LSH_RECALL_FLOOR = 0.75  # measured 0.81-0.84 over index seeds 0-5 (defaults)
 LSH_SCANNED_BOUND = 0.10  # mean candidates / catalog, measured 0.065-0.081 over the same seeds
 SMALL = 1_000
+# "hnsw" is the backend as served (large queries on a small catalogue become exact scans);
+# "hnsw_graph" turns the scan off, so the contract tests also hold the graph itself to it.
+VARIANTS = (*INDEX_KINDS, "hnsw_graph")
+
+
+def backend(variant: str) -> str:
+    return "hnsw" if variant == "hnsw_graph" else variant
+
+
+def build(variant: str, dim: int, ids: np.ndarray, vectors: np.ndarray, **params) -> VectorIndex:
+    if variant == "hnsw_graph":
+        params.setdefault("full_scan_share", 0.0)
+    return build_index(backend(variant), dim, ids, vectors, **params)
 
 
 def clustered(n: int, seed: int = 0) -> np.ndarray:
@@ -62,7 +75,7 @@ def queries(vectors: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def built(vectors: np.ndarray, ids: np.ndarray) -> dict[str, VectorIndex]:
-    return {kind: build_index(kind, DIM, ids, vectors) for kind in INDEX_KINDS}
+    return {kind: build(kind, DIM, ids, vectors) for kind in VARIANTS}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +85,7 @@ def truth(built: dict[str, VectorIndex], queries: np.ndarray) -> tuple[np.ndarra
 
 def small_index(kind: str, n: int = SMALL) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
     data, keys = clustered(n, seed=1), item_ids(n)
-    return build_index(kind, DIM, keys, data), keys, data
+    return build(kind, DIM, keys, data), keys, data
 
 
 def test_exact_matches_float64_brute_force(built, vectors, ids, queries, truth) -> None:
@@ -84,10 +97,10 @@ def test_exact_matches_float64_brute_force(built, vectors, ids, queries, truth) 
     np.testing.assert_allclose(np.take_along_axis(scores, rows, axis=1), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_search_contract(kind, built, vectors, ids, queries) -> None:
     index = built[kind]
-    assert index.kind == kind and len(index) == N_ITEMS
+    assert index.kind == backend(kind) and len(index) == N_ITEMS
     found_ids, found_scores = index.search(queries[:50], 20)
     assert found_ids.shape == found_scores.shape == (50, 20)
     assert found_ids.dtype == np.int64 and found_scores.dtype == np.float32
@@ -100,17 +113,17 @@ def test_search_contract(kind, built, vectors, ids, queries) -> None:
     assert empty_ids.shape == empty_scores.shape == (3, 0)
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_self_query_finds_itself_first(kind, built, vectors, ids) -> None:
     found_ids, found_scores = built[kind].search(vectors[:200] * 3.5, 5)
     np.testing.assert_array_equal(found_ids[:, 0], ids[:200])
     np.testing.assert_allclose(found_scores[:, 0], 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_pads_when_k_exceeds_size(kind) -> None:
     data = clustered(5, seed=2)
-    index = build_index(kind, DIM, np.array([10, 20, 30, 40, 50]), data)
+    index = build(kind, DIM, np.array([10, 20, 30, 40, 50]), data)
     found_ids, found_scores = index.search(data, 8)
     assert found_ids.shape == (5, 8)
     np.testing.assert_array_equal(found_ids[:, 0], [10, 20, 30, 40, 50])
@@ -123,15 +136,15 @@ def test_pads_when_k_exceeds_size(kind) -> None:
         assert real[:, :5].all()
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_empty_index_returns_padding(kind) -> None:
-    index = build_index(kind, DIM, np.empty(0, np.int64), np.empty((0, DIM), np.float32))
+    index = build(kind, DIM, np.empty(0, np.int64), np.empty((0, DIM), np.float32))
     found_ids, found_scores = index.search(clustered(2), 4)
     assert len(index) == 0
     assert (found_ids == -1).all() and np.isneginf(found_scores).all()
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_replacing_an_id_moves_it(kind) -> None:
     index, keys, data = small_index(kind)
     target, old = keys[17], data[17]
@@ -143,19 +156,19 @@ def test_replacing_an_id_moves_it(kind) -> None:
     assert target not in old_ids[0]
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_duplicate_ids_in_one_batch_keep_the_last_vector(kind) -> None:
     data = clustered(3, seed=3)
-    index = build_index(kind, DIM, np.array([1, 2, 1]), data)
+    index = build(kind, DIM, np.array([1, 2, 1]), data)
     assert len(index) == 2
     found_ids, found_scores = index.search(data, 1)
     assert found_ids[2, 0] == 1 and found_scores[2, 0] == pytest.approx(1.0, abs=1e-5)
     assert found_scores[0, 0] < 0.999
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_rejects_bad_input(kind) -> None:
-    index = build_index(kind, DIM, np.array([1]), clustered(1))
+    index = build(kind, DIM, np.array([1]), clustered(1))
     with pytest.raises(ValueError):
         index.add(np.array([2]), np.ones((1, DIM + 1), np.float32))
     with pytest.raises(ValueError):
@@ -170,14 +183,14 @@ def test_rejects_bad_input(kind) -> None:
         index.search(np.ones((1, DIM), np.float32), -1)
 
 
-@pytest.mark.parametrize("kind", INDEX_KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_save_load_round_trip_then_add(kind, tmp_path: Path) -> None:
     index, keys, data = small_index(kind)
     index.add(keys[:5], data[5:10])
     queries = data[::20]
     params = json.loads(json.dumps(index.save(tmp_path)))
     before = index.search(queries, 50)
-    loaded = load_index(kind, tmp_path, params)
+    loaded = load_index(backend(kind), tmp_path, params)
     after = loaded.search(queries, 50)
     assert len(loaded) == len(index) == SMALL
     np.testing.assert_array_equal(after[0], before[0])
@@ -207,7 +220,7 @@ def test_incremental_adds_match_bulk_build(kind, vectors, ids, built) -> None:
 
 
 def test_hnsw_recall_at_100(built, queries, truth, record_property) -> None:
-    found_ids, _ = built["hnsw"].search(queries, K)
+    found_ids, _ = built["hnsw_graph"].search(queries, K)
     measured = recall(found_ids, truth[0])
     record_property("hnsw_recall_at_100", measured)
     print(f"HNSW recall@{K} vs exact: {measured:.4f}")
@@ -351,7 +364,7 @@ def test_lsh_load_rejects_missing_or_corrupt_arrays(tmp_path: Path) -> None:
 
 def test_hnsw_grows_capacity_and_widens_ef() -> None:
     data, keys = clustered(300, seed=6), item_ids(300)
-    index = HnswIndex(DIM, max_elements=16, ef_search=16)
+    index = HnswIndex(DIM, max_elements=16, ef_search=16, full_scan_share=0.0)
     for start in range(0, 300, 7):
         index.add(keys[start : start + 7], data[start : start + 7])
     assert len(index) == 300 and index.capacity >= 300
@@ -375,7 +388,7 @@ def test_hnsw_build_is_deterministic_for_a_seed(vectors, ids, tmp_path: Path) ->
 
 def test_hnsw_returns_what_the_graph_yields_when_hnswlib_raises() -> None:
     data, keys = clustered(50, seed=8), item_ids(50)
-    index = build_index("hnsw", DIM, keys, data)
+    index = build_index("hnsw", DIM, keys, data, full_scan_share=0.0)
 
     class Stingy:
         def __init__(self, inner) -> None:
@@ -394,6 +407,55 @@ def test_hnsw_returns_what_the_graph_yields_when_hnswlib_raises() -> None:
     np.testing.assert_array_equal(found_ids[:, 0], keys[:4])
     assert (found_ids[:, :3] >= 0).all() and (found_ids[:, 3:] == -1).all()
     assert np.isneginf(found_scores[:, 3:]).all()
+
+
+def test_hnsw_scans_exactly_when_a_query_asks_for_a_large_share(vectors, ids, built) -> None:
+    index = build_index("hnsw", DIM, ids[:2_000], vectors[:2_000], full_scan_share=0.1)
+    exact = build_index("exact", DIM, ids[:2_000], vectors[:2_000])
+    queries = vectors[2_000:2_040]
+    index.search(queries, 199)
+    assert index._scan_vectors is None  # below 10% of 2,000: the graph answered
+    graph_memory = index.memory_bytes()
+    found_ids, found_scores = index.search(queries, 200)
+    assert index._scan_vectors is not None
+    assert index.memory_bytes() >= graph_memory + 2_000 * DIM * 4
+    expected_ids, expected_scores = exact.search(queries, 200)
+    np.testing.assert_allclose(found_scores, expected_scores, atol=1e-5)
+    assert recall(found_ids, expected_ids) >= 0.999  # only float ties may swap places
+
+
+def test_hnsw_scan_follows_adds_replacements_and_emptied_groups() -> None:
+    data, keys = clustered(400, seed=15), item_ids(400)
+    index = build_index("hnsw", DIM, keys, data)
+    exact = build_index("exact", DIM, keys, data)
+    queries = clustered(10, seed=16)
+    index.search(queries, 300)  # takes the scan copy
+    fresh = np.random.default_rng(17).standard_normal((1_500, DIM)).astype(np.float32)
+    fresh_ids = np.arange(1_500, dtype=np.int64) + 10**9
+    changes = [
+        (fresh_ids, fresh),  # new groups, growing the scan copy past its first size
+        (keys[:50], -data[:50]),  # replaced vectors: the old ones must be gone
+        (keys[50:60], np.repeat(data[60:61], 10, axis=0)),  # joins an existing group, emptying ten
+    ]
+    for change_ids, change_vectors in changes:
+        index.add(change_ids, change_vectors)
+        exact.add(change_ids, change_vectors)
+        for probe in (queries, change_vectors[:5]):
+            found_ids, found_scores = index.search(probe, 400)
+            expected_ids, expected_scores = exact.search(probe, 400)
+            np.testing.assert_allclose(found_scores, expected_scores, atol=1e-5)
+            assert recall(found_ids, expected_ids) >= 0.999
+    assert not np.isin(index.search(data[:50], 400)[0][:, :1], keys[:50]).any()
+
+
+def test_hnsw_full_scan_share_is_validated_and_saved(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="full_scan_share"):
+        HnswIndex(DIM, full_scan_share=1.5)
+    index = build_index("hnsw", DIM, item_ids(100), clustered(100), full_scan_share=0.25)
+    params = json.loads(json.dumps(index.save(tmp_path)))
+    assert load_index("hnsw", tmp_path, params).full_scan_share == 0.25
+    del params["full_scan_share"]  # bundles written before the scan existed
+    assert load_index("hnsw", tmp_path, params).full_scan_share == 1 / 16
 
 
 def test_memory_bytes_tracks_size(built) -> None:
@@ -476,7 +538,7 @@ def dup() -> dict:
         "source": source,
         "keys": keys,
         "queries": queries,
-        "hnsw": build_index("hnsw", DIM, keys, data),
+        "hnsw": build_index("hnsw", DIM, keys, data, full_scan_share=0.0),
         "exact": build_index("exact", DIM, keys, data),
     }
 
@@ -485,6 +547,7 @@ def small_duplicate_index(**params) -> tuple[HnswIndex, np.ndarray, np.ndarray, 
     """A 300-distinct / 800-item duplicate-heavy HNSW index with its keys, vectors and source rows."""
     data, source = duplicate_heavy(300, 120, 380, seed=21)
     keys = item_ids(len(data))
+    params.setdefault("full_scan_share", 0.0)
     return build_index("hnsw", DIM, keys, data, **params), keys, data, source
 
 

@@ -27,6 +27,7 @@ _MUTEX_BYTES = 40
 _HASH_NODE_BYTES = 48
 _LABEL_LOCKS = 65536
 _TUNING = ("m", "ef_construction", "ef_search", "seed", "num_threads")
+DEFAULT_FULL_SCAN_SHARE = 1 / 16
 _MIN_SLACK = 1024
 _REBUILD_MIN_MOVES = 256
 _REBUILD_FRACTION = 64
@@ -116,6 +117,15 @@ class HnswIndex(VectorIndex):
     (only possible when part of the graph is unreachable); the batch is then retried query by query,
     each returning what the graph yields.
 
+    Full scan: a query that asks for at least `full_scan_share` of the live groups (default 1/16; 0
+    turns scanning off) is
+    answered by one matrix product over the group vectors instead of the graph. With ef >= k, such a
+    walk visits most of the graph anyway, one distance at a time; the scan is exact and, measured on the
+    demo bundle's 4,720 groups, 3x cheaper at k = 1,300 (0.43 vs 1.24 ms for 5 queries). Small
+    queries, and every query on a large catalogue, still use the graph. The scan reads a float32
+    [groups, dim] copy of the vectors that is taken from hnswlib on the first scan and then kept in step
+    by `add` (so an index that never scans never pays its memory); `memory_bytes` counts it once taken.
+
     Files: `index.bin` (hnswlib) and `groups.npz` (members int64 [n] in group order, offsets int64
     [G + 1], digests uint64 [G, 2]; read with allow_pickle=False).
 
@@ -142,8 +152,13 @@ class HnswIndex(VectorIndex):
         ef_search: int = 128,
         seed: int = 0,
         num_threads: int = 1,
+        full_scan_share: float = DEFAULT_FULL_SCAN_SHARE,
     ) -> None:
         super().__init__(dim)
+        if not 0.0 <= full_scan_share <= 1.0:
+            raise ValueError(f"full_scan_share must be within [0, 1] (0: never scan), got {full_scan_share}")
+        self.full_scan_share = float(full_scan_share)
+        self._scan_vectors: np.ndarray | None = None
         self.m = int(m)
         self.ef_construction = int(ef_construction)
         self.ef_search = int(ef_search)
@@ -326,6 +341,7 @@ class HnswIndex(VectorIndex):
             self._index.resize_index(capacity)
         if len(unmatched):
             self._index.add_items(vectors[first[unmatched]], assigned, num_threads=self.num_threads)
+            self._keep_scan_vectors(assigned, vectors[first[unmatched]])
         for group in emptied[len(unmatched) :]:
             self._index.mark_deleted(int(group))
         for group in touched[(before == 0) & (after > 0)]:
@@ -340,6 +356,35 @@ class HnswIndex(VectorIndex):
         else:
             self._remove_members(old[moving][had_group], moved_ids[had_group])
             self._append_members(moved_to, moved_ids)
+
+    # -- full scan -----------------------------------------------------------------------------------
+
+    def _keep_scan_vectors(self, groups: np.ndarray, vectors: np.ndarray) -> None:
+        """Writes (re)assigned groups' unit vectors into the scan copy, if one has been taken."""
+        if self._scan_vectors is None:
+            return
+        if len(self._scan_vectors) < self._n_groups:
+            grown = np.zeros((next_capacity(len(self._scan_vectors), self._n_groups), self.dim), np.float32)
+            grown[: len(self._scan_vectors)] = self._scan_vectors
+            self._scan_vectors = grown
+        self._scan_vectors[groups] = vectors
+
+    def _group_vectors(self) -> np.ndarray:
+        """float32 [n_groups, dim] unit vectors, group g in row g (emptied groups keep their vector)."""
+        if self._scan_vectors is None:
+            labels = np.arange(self._n_groups, dtype=np.uint64)
+            taken = self._index.get_items(labels, return_type="numpy") if self._n_groups else None
+            self._scan_vectors = l2_normalize(taken) if taken is not None else np.zeros((0, self.dim), np.float32)
+        return self._scan_vectors[: self._n_groups]
+
+    def _scan_groups(self, queries: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact (groups, scores) of the `width` best live groups per query, best first."""
+        scores = l2_normalize(queries) @ self._group_vectors().T
+        scores[:, self._size[: self._n_groups] == 0] = -np.inf
+        top = np.argpartition(-scores, width - 1, axis=1)[:, :width]
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        return np.take_along_axis(top, order, axis=1).astype(np.int64), np.take_along_axis(top_scores, order, axis=1)
 
     def _set_ef(self, k: int) -> None:
         ef = max(self.ef_search, k)
@@ -384,8 +429,11 @@ class HnswIndex(VectorIndex):
         width = min(k, self._live)
         if width == 0 or len(queries) == 0:
             return out_ids, out_scores
-        self._set_ef(width)
-        groups, scores = self._query_groups(queries, width)
+        if self.full_scan_share > 0 and width >= self.full_scan_share * self._live:
+            groups, scores = self._scan_groups(queries, width)
+        else:
+            self._set_ef(width)
+            groups, scores = self._query_groups(queries, width)
         # Expand each row's groups in score order, taking members until the row holds k ids.
         valid = groups >= 0
         groups = np.where(valid, groups, 0)
@@ -416,13 +464,15 @@ class HnswIndex(VectorIndex):
             "ef_search": self.ef_search,
             "seed": self.seed,
             "num_threads": self.num_threads,
+            "full_scan_share": self.full_scan_share,
         }
 
     @classmethod
     def load(cls, directory: Path, params: dict) -> HnswIndex:
         directory = Path(directory)
         tuning = {key: int(params[key]) for key in _TUNING if key in params}
-        index = cls(int(params["dim"]), max_elements=1, **tuning)
+        share = float(params.get("full_scan_share", DEFAULT_FULL_SCAN_SHARE))
+        index = cls(int(params["dim"]), max_elements=1, full_scan_share=share, **tuning)
         groups_file = directory / _GROUPS_FILE
         if not groups_file.is_file():
             raise ValueError(f"{directory} has no {_GROUPS_FILE}: the index predates vector grouping; rebuild it")
@@ -472,4 +522,6 @@ class HnswIndex(VectorIndex):
             + _LABEL_LOCKS * _MUTEX_BYTES
         )
         arrays = (self._pool, self._start, self._size, self._room, self._digests)
+        if self._scan_vectors is not None:
+            arrays += (self._scan_vectors,)
         return graph + sum(a.nbytes for a in arrays) + self._items.nbytes + self._keys.nbytes
