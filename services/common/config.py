@@ -29,6 +29,7 @@ class ServiceSettings(BaseSettings):
     grace_seconds: float = 10.0  # drain time on SIGTERM
     log_level: str = "INFO"
     reload_seconds: float = 5.0  # how often to look for a new bundle under the artifacts root; 0 = never
+    blas_threads: int = 1  # numpy/scipy BLAS threads per process (see services.common.threads); 0 = library default
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -12,6 +12,7 @@ from services.common.logs import configure_logging
 from services.common.metrics import BUNDLE_INFO, serve_metrics
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
+from services.common.threads import limit_blas_threads
 from services.feature.core import FeatureCore
 from services.feature.memory import MemoryFeatureStore
 from services.feature.servicer import FeatureServicer
@@ -85,6 +86,7 @@ async def start(settings: FeatureSettings) -> tuple[GrpcService, FeatureCore, Bu
 async def serve(settings: FeatureSettings) -> None:
     configure_logging("feature", settings.log_level)
     log.info("starting", extra={"settings": describe(settings)})
+    limit_blas_threads(settings.blas_threads)
     serve_metrics(settings.metrics_port)
     service, core, watcher = await start(settings)
     try:

@@ -12,6 +12,7 @@ from services.common.logs import configure_logging
 from services.common.metrics import BUNDLE_INFO, MODEL_INFO, serve_metrics
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
+from services.common.threads import limit_blas_threads
 from services.ranking.ab import AbConfigError, parse_variants
 from services.ranking.model import SessionSettings
 from services.ranking.ranker import MAX_BATCH, ModelSet, Ranker, RankerOptions
@@ -85,6 +86,7 @@ def publish_info(models: ModelSet) -> None:
 async def serve(settings: RankingSettings) -> None:
     configure_logging(SERVICE, settings.log_level)
     log.info("starting", extra={"settings": describe(settings)})
+    limit_blas_threads(settings.blas_threads)
     serve_metrics(settings.metrics_port)
     service, ranker, watcher = await start(settings)
     try:

@@ -11,6 +11,7 @@ from services.common.logs import configure_logging
 from services.common.metrics import BUNDLE_INFO, INDEX_INFO, serve_metrics
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
+from services.common.threads import limit_blas_threads
 from services.recall.core import RecallCore
 from services.recall.recaller import MAX_K, Recaller
 from services.recall.servicer import RecallServicer
@@ -66,6 +67,7 @@ def _publish_versions(core: RecallCore, version: str) -> None:
 async def serve(settings: RecallSettings) -> None:
     configure_logging("recall", settings.log_level)
     log.info("starting", extra={"settings": describe(settings)})
+    limit_blas_threads(settings.blas_threads)
     serve_metrics(settings.metrics_port)
     service, _, watcher = await start(settings)
     try:

@@ -17,6 +17,7 @@ from services.common.bundle import Bundle
 from services.common.caches import MeteredCache, UserKeyedCache
 from services.common.config import load_settings
 from services.common.errors import WrenError
+from services.common.threads import limit_blas_threads
 from services.feature.core import FeatureCore
 from services.feature.main import FeatureSettings, build_store
 from services.feature.servicer import FeatureServicer
@@ -66,6 +67,7 @@ class InProcessPipeline:
     recommender: Recommender
     tiers: dict[str, DirectTier]
     ranker: Ranker
+    blas: Any = None  # the BLAS thread limit in force while the pipeline exists
 
     def reset_timers(self) -> None:
         for tier in self.tiers.values():
@@ -78,6 +80,8 @@ class InProcessPipeline:
 
     def close(self) -> None:
         self.ranker.close()
+        if self.blas is not None:
+            self.blas.restore_original_limits()
 
 
 async def build_pipeline(artifacts: str | Path, *, cached: bool = False) -> InProcessPipeline:
@@ -89,6 +93,7 @@ async def build_pipeline(artifacts: str | Path, *, cached: bool = False) -> InPr
         return load_settings(cls, artifacts=path, **({} if cached else UNCACHED.get(tier, {})))
 
     feature = settings(FeatureSettings, "feature")
+    blas = limit_blas_threads(feature.blas_threads)  # as every tier's `serve` does; undone by close()
     feature_core = FeatureCore(await build_store(feature, bundle),
                                UserKeyedCache("feature_user", feature.user_cache_size, feature.user_cache_ttl_seconds),
                                feature.max_items)
@@ -113,4 +118,4 @@ async def build_pipeline(artifacts: str | Path, *, cached: bool = False) -> InPr
         RecommenderConfig(candidates=gateway.candidates, budget_seconds=gateway.budget_ms / 1000,
                           max_genre_share=gateway.max_genre_share),
     )
-    return InProcessPipeline(recommender, tiers, ranker)
+    return InProcessPipeline(recommender, tiers, ranker, blas)
