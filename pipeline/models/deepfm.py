@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pipeline.models.dims import FeatureScaler, ModelDims
-from pipeline.models.layers import InputEncoder, Ranker, item_bias_table, mlp
+from pipeline.models.layers import InputEncoder, Ranker, RankerInputs, item_bias_table, mlp
 
 
 class DeepFM(Ranker):
@@ -38,32 +38,9 @@ class DeepFM(Ranker):
         self.deep = mlp(self.encoder.num_fields * k, hidden, dropout, norm)
         self.head = nn.Linear(hidden[-1] if hidden else self.encoder.num_fields * k, 1)
 
-    def logit(
-        self,
-        user_dense: torch.Tensor,
-        user_genres: torch.Tensor,
-        user_embedding: torch.Tensor,
-        recent_items: torch.Tensor,
-        item_index: torch.Tensor,
-        item_dense: torch.Tensor,
-        item_genres: torch.Tensor,
-        item_embedding: torch.Tensor,
-    ) -> torch.Tensor:
-        fields = torch.stack(
-            self.encoder(
-                user_dense,
-                user_genres,
-                user_embedding,
-                recent_items,
-                item_index,
-                item_dense,
-                item_genres,
-                item_embedding,
-            ),
-            dim=1,
-        )  # [B, F, k]
-        flat = self.encoder.flat(user_dense, user_genres, user_embedding, item_dense, item_genres, item_embedding)
-        first = self.linear(flat).squeeze(-1) + self.item_bias(item_index).squeeze(-1)
+    def compute_logit(self, x: RankerInputs) -> torch.Tensor:
+        fields = torch.stack(self.encoder(x), dim=1)  # [B, F, k]
+        first = self.linear(self.encoder.flat(x)).squeeze(-1) + self.item_bias(x.item_index).squeeze(-1)
         second = 0.5 * (fields.sum(dim=1).pow(2) - fields.pow(2).sum(dim=1)).sum(dim=-1)
         deep = self.head(self.deep(fields.flatten(1))).squeeze(-1)
         return first + second + deep

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +27,19 @@ FIELDS = (
 )
 USER_FIELDS = ("recent_items", "user_genres", "user_dense", "user_embedding")
 ITEM_FIELDS = ("item_id", "item_genres", "item_dense", "item_embedding")
+
+
+class RankerInputs(NamedTuple):
+    """The 8 model inputs, in MODEL_INPUTS order (services.ranking.inputs), as one value."""
+
+    user_dense: torch.Tensor  # [B, user_dense] float32, raw
+    user_genres: torch.Tensor  # [B, genres] float32
+    user_embedding: torch.Tensor  # [B, embedding_dim] float32
+    recent_items: torch.Tensor  # [B, recent_len] int64 vocabulary indices, 0 = padding
+    item_index: torch.Tensor  # [B] int64 vocabulary index
+    item_dense: torch.Tensor  # [B, item_dense] float32, raw
+    item_genres: torch.Tensor  # [B, genres] float32
+    item_embedding: torch.Tensor  # [B, embedding_dim] float32
 
 
 class Standardizer(nn.Module):
@@ -155,62 +169,39 @@ class InputEncoder(nn.Module):
         """Width of `flat`: both dense blocks, both genre blocks and both pretrained vectors."""
         return dims.user_dense + dims.item_dense + 2 * dims.genres + 2 * dims.embedding_dim
 
-    def flat(
-        self,
-        user_dense: torch.Tensor,
-        user_genres: torch.Tensor,
-        user_embedding: torch.Tensor,
-        item_dense: torch.Tensor,
-        item_genres: torch.Tensor,
-        item_embedding: torch.Tensor,
-    ) -> torch.Tensor:
+    def flat(self, x: RankerInputs) -> torch.Tensor:
         """[B, flat_width] raw float features with the dense blocks standardised (for linear parts)."""
-        user_std, item_std = self.standardizer(user_dense, item_dense)
-        return torch.cat([user_std, item_std, user_genres, item_genres, user_embedding, item_embedding], dim=1)
+        user_std, item_std = self.standardizer(x.user_dense, x.item_dense)
+        return torch.cat([user_std, item_std, x.user_genres, x.item_genres, x.user_embedding, x.item_embedding], dim=1)
 
-    def forward(
-        self,
-        user_dense: torch.Tensor,
-        user_genres: torch.Tensor,
-        user_embedding: torch.Tensor,
-        recent_items: torch.Tensor,
-        item_index: torch.Tensor,
-        item_dense: torch.Tensor,
-        item_genres: torch.Tensor,
-        item_embedding: torch.Tensor,
-    ) -> list[torch.Tensor]:
-        user_std, item_std = self.standardizer(user_dense, item_dense)
+    def forward(self, x: RankerInputs) -> list[torch.Tensor]:
+        user_std, item_std = self.standardizer(x.user_dense, x.item_dense)
         return [
-            self.item_ids(item_index),
-            masked_mean(self.item_ids(recent_items), recent_items),
-            self.user_genres(user_genres),
-            self.item_genres(item_genres),
+            self.item_ids(x.item_index),
+            masked_mean(self.item_ids(x.recent_items), x.recent_items),
+            self.user_genres(x.user_genres),
+            self.item_genres(x.item_genres),
             self.user_dense(user_std),
             self.item_dense(item_std),
-            self.user_embedding(user_embedding),
-            self.item_embedding(item_embedding),
+            self.user_embedding(x.user_embedding),
+            self.item_embedding(x.item_embedding),
         ]
 
 
 class Ranker(nn.Module):
-    """Base class: `logit(**inputs)` -> [B] raw score; `forward(**inputs)` -> [B] sigmoid probability.
+    """Base class: `logit(**inputs)` -> [B] raw score; `forward(...)` -> [B] sigmoid probability.
 
     Inputs are the MODEL_INPUTS tensors by name (float32 features, int64 vocabulary indices, leading
-    batch axis). Trainers optimise `logit` with a logits loss for numerical stability.
+    batch axis); `forward` spells them out because its parameters name the ONNX graph's inputs.
+    Subclasses implement `compute_logit` over one `RankerInputs`. Trainers optimise `logit` with a
+    logits loss for numerical stability.
     """
 
-    def logit(
-        self,
-        user_dense: torch.Tensor,
-        user_genres: torch.Tensor,
-        user_embedding: torch.Tensor,
-        recent_items: torch.Tensor,
-        item_index: torch.Tensor,
-        item_dense: torch.Tensor,
-        item_genres: torch.Tensor,
-        item_embedding: torch.Tensor,
-    ) -> torch.Tensor:
+    def compute_logit(self, x: RankerInputs) -> torch.Tensor:
         raise NotImplementedError
+
+    def logit(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.compute_logit(RankerInputs(**inputs))
 
     def forward(
         self,
@@ -223,18 +214,10 @@ class Ranker(nn.Module):
         item_genres: torch.Tensor,
         item_embedding: torch.Tensor,
     ) -> torch.Tensor:
-        return torch.sigmoid(
-            self.logit(
-                user_dense=user_dense,
-                user_genres=user_genres,
-                user_embedding=user_embedding,
-                recent_items=recent_items,
-                item_index=item_index,
-                item_dense=item_dense,
-                item_genres=item_genres,
-                item_embedding=item_embedding,
-            )
+        x = RankerInputs(
+            user_dense, user_genres, user_embedding, recent_items, item_index, item_dense, item_genres, item_embedding
         )
+        return torch.sigmoid(self.compute_logit(x))
 
 
 def item_bias_table(vocab_size: int) -> nn.Embedding:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pipeline.models.dims import FeatureScaler, ModelDims
-from pipeline.models.layers import FIELDS, ITEM_FIELDS, USER_FIELDS, InputEncoder, Ranker, mlp
+from pipeline.models.layers import FIELDS, ITEM_FIELDS, USER_FIELDS, InputEncoder, Ranker, RankerInputs, mlp
 
 
 class NeuralCF(Ranker):
@@ -43,27 +43,8 @@ class NeuralCF(Ranker):
         deep_width = hidden[-1] if hidden else self.encoder.num_fields * k
         self.head = nn.Linear(k + deep_width, 1)
 
-    def logit(
-        self,
-        user_dense: torch.Tensor,
-        user_genres: torch.Tensor,
-        user_embedding: torch.Tensor,
-        recent_items: torch.Tensor,
-        item_index: torch.Tensor,
-        item_dense: torch.Tensor,
-        item_genres: torch.Tensor,
-        item_embedding: torch.Tensor,
-    ) -> torch.Tensor:
-        fields = self.encoder(
-            user_dense,
-            user_genres,
-            user_embedding,
-            recent_items,
-            item_index,
-            item_dense,
-            item_genres,
-            item_embedding,
-        )
+    def compute_logit(self, x: RankerInputs) -> torch.Tensor:
+        fields = self.encoder(x)
         user_vec = self.user_tower(torch.cat([fields[i] for i in self._user], dim=1))
         item_vec = self.item_tower(torch.cat([fields[i] for i in self._item], dim=1))
         deep = self.deep(torch.cat(fields, dim=1))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pipeline.models.dims import FeatureScaler, ModelDims
-from pipeline.models.layers import InputEncoder, Ranker, item_bias_table, mlp
+from pipeline.models.layers import InputEncoder, Ranker, RankerInputs, item_bias_table, mlp
 
 
 class WideAndDeep(Ranker):
@@ -40,29 +40,10 @@ class WideAndDeep(Ranker):
         self.deep = mlp(self.encoder.num_fields * k, hidden, dropout, norm)
         self.head = nn.Linear(hidden[-1] if hidden else self.encoder.num_fields * k, 1)
 
-    def logit(
-        self,
-        user_dense: torch.Tensor,
-        user_genres: torch.Tensor,
-        user_embedding: torch.Tensor,
-        recent_items: torch.Tensor,
-        item_index: torch.Tensor,
-        item_dense: torch.Tensor,
-        item_genres: torch.Tensor,
-        item_embedding: torch.Tensor,
-    ) -> torch.Tensor:
-        fields = self.encoder(
-            user_dense,
-            user_genres,
-            user_embedding,
-            recent_items,
-            item_index,
-            item_dense,
-            item_genres,
-            item_embedding,
-        )
-        flat = self.encoder.flat(user_dense, user_genres, user_embedding, item_dense, item_genres, item_embedding)
-        wide_in = torch.cat([flat, user_genres * item_genres, user_embedding * item_embedding], dim=1)
-        wide = self.wide(wide_in).squeeze(-1) + self.item_bias(item_index).squeeze(-1)
+    def compute_logit(self, x: RankerInputs) -> torch.Tensor:
+        fields = self.encoder(x)
+        crosses = [x.user_genres * x.item_genres, x.user_embedding * x.item_embedding]
+        wide = self.wide(torch.cat([self.encoder.flat(x), *crosses], dim=1)).squeeze(-1)
+        wide = wide + self.item_bias(x.item_index).squeeze(-1)
         deep = self.head(self.deep(torch.cat(fields, dim=1))).squeeze(-1)
         return wide + deep
