@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 from services.common.bundle import Bundle
 from services.common.caches import UserKeyedCache
-from services.common.config import ConfigError, ServiceSettings, describe
-from services.common.logs import configure_logging
-from services.common.metrics import BUNDLE_INFO, serve_metrics
+from services.common.config import ConfigError, ServiceSettings
+from services.common.metrics import BUNDLE_INFO
+from services.common.process import prepare_process
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
-from services.common.threads import limit_blas_threads
 from services.feature.core import FeatureCore
 from services.feature.memory import MemoryFeatureStore
 from services.feature.servicer import FeatureServicer
 from services.feature.store import FeatureStore
 from wren.v1 import feature_pb2_grpc
 
-log = logging.getLogger(__name__)
 SERVICE_NAME = "wren.v1.FeatureService"
 
 
@@ -84,10 +81,7 @@ async def start(settings: FeatureSettings) -> tuple[GrpcService, FeatureCore, Bu
 
 
 async def serve(settings: FeatureSettings) -> None:
-    configure_logging("feature", settings.log_level)
-    log.info("starting", extra={"settings": describe(settings)})
-    limit_blas_threads(settings.blas_threads)
-    serve_metrics(settings.metrics_port)
+    prepare_process("feature", settings)
     service, core, watcher = await start(settings)
     try:
         await run_until_signalled(service, settings.grace_seconds)

@@ -9,12 +9,11 @@ from aiohttp import web
 
 from services.common.bundle import Bundle
 from services.common.caches import MeteredCache, UserKeyedCache
-from services.common.config import ServiceSettings, describe
+from services.common.config import ServiceSettings
 from services.common.inflight import tracker
-from services.common.logs import configure_logging
-from services.common.metrics import BUNDLE_INFO, serve_metrics
+from services.common.metrics import BUNDLE_INFO
+from services.common.process import prepare_process
 from services.common.server import GrpcService, run_until_signalled, start_server
-from services.common.threads import limit_blas_threads
 from services.gateway.discovery import Discovery, parse_replicas
 from services.gateway.fallback import FallbackCatalog
 from services.gateway.health import HealthChecker
@@ -133,10 +132,7 @@ async def start(settings: GatewaySettings) -> Gateway:
 
 
 async def serve(settings: GatewaySettings) -> None:
-    configure_logging("gateway", settings.log_level)
-    log.info("starting", extra={"settings": describe(settings)})
-    limit_blas_threads(settings.blas_threads)
-    serve_metrics(settings.metrics_port)
+    prepare_process("gateway", settings)
     gateway = await start(settings)
     try:
         await run_until_signalled(gateway.grpc, settings.grace_seconds)

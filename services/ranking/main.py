@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-
 from pydantic import Field
 
 from services.common.bundle import Bundle
-from services.common.config import ConfigError, ServiceSettings, describe
-from services.common.logs import configure_logging
-from services.common.metrics import BUNDLE_INFO, MODEL_INFO, serve_metrics
+from services.common.config import ConfigError, ServiceSettings
+from services.common.metrics import BUNDLE_INFO, MODEL_INFO
+from services.common.process import prepare_process
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
-from services.common.threads import limit_blas_threads
 from services.ranking.ab import AbConfigError, parse_variants
 from services.ranking.model import SessionSettings
 from services.ranking.ranker import MAX_BATCH, ModelSet, Ranker, RankerOptions
 from services.ranking.servicer import RankingServicer
 from wren.v1 import ranking_pb2_grpc
 
-log = logging.getLogger(__name__)
 SERVICE = "ranking"
 SERVICE_NAME = "wren.v1.RankingService"
 
@@ -84,10 +80,7 @@ def publish_info(models: ModelSet) -> None:
 
 
 async def serve(settings: RankingSettings) -> None:
-    configure_logging(SERVICE, settings.log_level)
-    log.info("starting", extra={"settings": describe(settings)})
-    limit_blas_threads(settings.blas_threads)
-    serve_metrics(settings.metrics_port)
+    prepare_process(SERVICE, settings)
     service, ranker, watcher = await start(settings)
     try:
         await run_until_signalled(service, settings.grace_seconds)

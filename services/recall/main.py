@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-
 from services.common.bundle import Bundle
 from services.common.caches import MeteredCache, UserKeyedCache
-from services.common.config import ServiceSettings, describe
-from services.common.logs import configure_logging
-from services.common.metrics import BUNDLE_INFO, INDEX_INFO, serve_metrics
+from services.common.config import ServiceSettings
+from services.common.metrics import BUNDLE_INFO, INDEX_INFO
+from services.common.process import prepare_process
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
-from services.common.threads import limit_blas_threads
 from services.recall.core import RecallCore
 from services.recall.recaller import MAX_K, Recaller
 from services.recall.servicer import RecallServicer
 from wren.v1 import recall_pb2_grpc
 
-log = logging.getLogger(__name__)
 SERVICE_NAME = "wren.v1.RecallService"
 
 
@@ -65,10 +61,7 @@ def _publish_versions(core: RecallCore, version: str) -> None:
 
 
 async def serve(settings: RecallSettings) -> None:
-    configure_logging("recall", settings.log_level)
-    log.info("starting", extra={"settings": describe(settings)})
-    limit_blas_threads(settings.blas_threads)
-    serve_metrics(settings.metrics_port)
+    prepare_process("recall", settings)
     service, _, watcher = await start(settings)
     try:
         await run_until_signalled(service, settings.grace_seconds)
