@@ -22,6 +22,23 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _finish(fig: plt.Figure, ax: plt.Axes, path: Path, *, title: str, xlabel: str | None = None,
+            ylabel: str | None = None, logx: bool = False, logy: bool = False, bars: bool = False) -> Path:
+    """The finish every chart shares: scales, axis labels, grid, legend and title; then saves it."""
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    ax.grid(True, **({"axis": "y"} if bars else {"which": "both"}), alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def latency_cdf(path: Path, series: Mapping[str, np.ndarray], title: str) -> Path:
     """Empirical CDF of each run's latencies (seconds in, milliseconds on a log x axis)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -30,16 +47,11 @@ def latency_cdf(path: Path, series: Mapping[str, np.ndarray], title: str) -> Pat
             continue
         ms = np.sort(np.asarray(seconds) * 1000.0)
         ax.plot(ms, np.arange(1, len(ms) + 1) / len(ms), label=f"{label} (n={len(ms):,})")
-    ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale)")
-    ax.set_ylabel("fraction of requests ≤ latency")
     ax.set_ylim(0, 1.01)
     for level in (0.5, 0.99):
         ax.axhline(level, color="grey", lw=0.6, ls=":")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title=title, xlabel="latency (ms, log scale)",
+                   ylabel="fraction of requests ≤ latency", logx=True)
 
 
 def throughput_latency(path: Path, curves: Mapping[str, Sequence[tuple[float, float, float]]], title: str) -> Path:
@@ -51,13 +63,8 @@ def throughput_latency(path: Path, curves: Mapping[str, Sequence[tuple[float, fl
         x = [p[0] for p in points]
         ax.plot(x, [p[1] for p in points], "o-", color=color, label=f"{label} p50")
         ax.plot(x, [p[2] for p in points], "s--", color=color, label=f"{label} p99")
-    ax.set_yscale("log")
-    ax.set_xlabel("achieved throughput (requests/s)")
-    ax.set_ylabel("latency (ms, log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title=title, xlabel="achieved throughput (requests/s)",
+                   ylabel="latency (ms, log scale)", logy=True)
 
 
 def lines(path: Path, x: Sequence[float], series: Mapping[str, Sequence[float]], *, xlabel: str, ylabel: str,
@@ -65,16 +72,7 @@ def lines(path: Path, x: Sequence[float], series: Mapping[str, Sequence[float]],
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for label, ys in series.items():
         ax.plot(x[: len(ys)], ys, (styles or {}).get(label, "o-"), label=label)
-    if logx:
-        ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel, logx=logx, logy=logy)
 
 
 def scatter_labeled(path: Path, points: Mapping[str, Sequence[tuple[float, float, str]]], *, xlabel: str,
@@ -85,14 +83,7 @@ def scatter_labeled(path: Path, points: Mapping[str, Sequence[tuple[float, float
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
         for x, y, note in pts:
             ax.annotate(note, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel, logx=logx)
 
 
 def grouped_bars(path: Path, groups: Sequence[str], series: Mapping[str, Sequence[float]], *, ylabel: str,
@@ -105,10 +96,4 @@ def grouped_bars(path: Path, groups: Sequence[str], series: Mapping[str, Sequenc
         bars = ax.bar(positions + index * width - 0.4 + width / 2, values, width, label=label)
         ax.bar_label(bars, fmt="%.2g", fontsize=7)
     ax.set_xticks(positions, groups)
-    if logy:
-        ax.set_yscale("log")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title=title, ylabel=ylabel, logy=logy, bars=True)
