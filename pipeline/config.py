@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.cf import CFConfig
+from pipeline.covisit import CovisitConfig
 from pipeline.embeddings import EmbeddingConfig
 
 
@@ -20,6 +22,41 @@ class IndexConfig:
     full_scan_share: float = 1 / 16  # HNSW queries asking for this share of the catalogue scan it exactly
     lsh_tables: int = 16
     lsh_projections: int = 14
+
+
+@dataclass(frozen=True)
+class CFIndexConfig:
+    """The index the CF channel searches its item factors with (inner product, via CFModel.index_vectors)."""
+
+    kind: str = "hnsw"
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 128
+
+    def params(self, seed: int) -> dict[str, Any]:
+        if self.kind != "hnsw":
+            return {}
+        return {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search, "seed": seed}
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How `wren train` and `wren evaluate` measure the served list.
+
+    protocol "time": each user's newest test_fraction of ratings is held out; "random": a seeded random
+    test_fraction per user (the public benchmark protocol). Every held-out rating is relevant; lists exclude
+    what the user rated in the training part. max_users 0 = every test user."""
+
+    protocol: str = "time"
+    time_test_fraction: float = 0.2
+    random_test_fraction: float = 0.25
+    k: int = 10
+    baselines: tuple[str, ...] = ("popularity", "cooccurrence", "als", "bpr")
+    max_users: int = 0
+
+    @property
+    def test_fraction(self) -> float:
+        return self.time_test_fraction if self.protocol == "time" else self.random_test_fraction
 
 
 @dataclass(frozen=True)
@@ -41,12 +78,15 @@ class ContentConfig:
 class RankingConfig:
     models: tuple[str, ...] = ("deepfm", "widedeep", "ncf")
     default_model: str = "deepfm"
-    ranker_fraction: float = 0.5  # each user's last share of training ratings the rankers learn from
-    validation_fraction: float = 0.1  # of each user's training ratings (the newest): early stopping, quotas
-    epochs: int = 20
+    ranker_fraction: float = 0.3  # share of each user's training ratings the rankers' labels come from
+    validation_users: float = 0.15  # share of those users held out for early stopping and quota fitting
+    candidates: int = 300  # recall candidates per user a ranker learns to order (hard negatives)
+    random_negatives: int = 50  # random catalogue items per user (easy negatives)
+    negatives_per_positive: int = 8  # pairs per positive and epoch (half hard, half random when possible)
+    epochs: int = 12
     batch_size: int = 1024
     learning_rate: float = 1e-3
-    patience: int = 4
+    patience: int = 3
     parity_rows: int = 1000
     parity_tolerance: float = 1e-4
 
@@ -63,7 +103,6 @@ class RecallConfig:
 class TrainConfig:
     seed: int = 42
     positive_threshold: float = 3.5
-    test_fraction: float = 0.2
     recent_len: int = 10
     threads: int = 1  # torch/onnxruntime threads; one is fastest on a shared 2-core machine
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
@@ -72,6 +111,10 @@ class TrainConfig:
     content: ContentConfig = field(default_factory=ContentConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     recall: RecallConfig = field(default_factory=RecallConfig)
+    cf: CFConfig = field(default_factory=CFConfig)
+    cf_index: CFIndexConfig = field(default_factory=CFIndexConfig)
+    covisit: CovisitConfig = field(default_factory=CovisitConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

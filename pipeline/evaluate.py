@@ -1,4 +1,4 @@
-"""Evaluates a bundle: ranking AUC/logloss, per-channel Recall/NDCG@K and HNSW recall vs exact search."""
+"""Evaluates a bundle: the served top-k list against baselines; ranking AUC, per-channel recall, index recall."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from pipeline.config import TrainConfig
 from pipeline.data.dataset import Dataset
+from pipeline.evaluation.baselines import fit_baselines
+from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items
+from pipeline.evaluation.served import served_lists, served_lists_http
 from pipeline.ranking_data import snapshot_rows
-from pipeline.split import time_split
+from pipeline.split import Split, make_split
 from services.common.bundle import Bundle
 from services.feature.profiles import ProfileBuilder
 from services.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
@@ -35,7 +38,7 @@ def test_rows(bundle: Bundle, test: pd.DataFrame) -> TestRows:
     """Model inputs for test ratings from the bundle's training-time snapshot (what serving sees)."""
     items = bundle.items
     inputs, rows = snapshot_rows(test, bundle.users, items.ids, items.dense, items.genres, bundle.embeddings,
-                                 items.has_embedding)
+                                 items.has_embedding, len(bundle.schema["recall_channels"]))
     labels = (rows["rating"].to_numpy() >= bundle.positive_threshold).astype(np.float32)
     return TestRows(inputs, labels)
 
@@ -147,9 +150,59 @@ def index_recall_at(index: VectorIndex, exact: VectorIndex, queries: np.ndarray,
     return float(hits.sum(axis=1).mean() / k)
 
 
-def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig) -> dict:
-    """Every metric the manifest carries except timings, recomputed from the bundle and the data."""
-    split = time_split(dataset.ratings, config.test_fraction)
+def bundle_split(bundle: Bundle, dataset: Dataset) -> Split:
+    """The split the bundle was trained on (its protocol, test fraction and seed), recomputed from the data."""
+    evaluation = bundle.manifest["evaluation"]
+    return make_split(dataset.ratings, evaluation["protocol"], float(evaluation["test_fraction"]),
+                      int(evaluation["seed"]))
+
+
+def served_metrics(
+    bundle: Bundle, dataset: Dataset, config: TrainConfig, target: str | None = None, progress: bool = False
+) -> dict:
+    """The served top-k list against the held-out part, beside the baselines fitted on the same training part,
+    with the same metric code. `target`: fetch Wren's lists from a running gateway over HTTP instead of the
+    in-process serving code."""
+    split = bundle_split(bundle, dataset)
+    k = config.evaluation.k
+    relevant = relevant_items(split.test[split.test["user_id"].isin(split.train["user_id"])])
+    users = np.array(sorted(relevant), np.int64)
+    if config.evaluation.max_users and len(users) > config.evaluation.max_users:
+        users = np.sort(np.random.default_rng(config.seed).choice(users, config.evaluation.max_users, replace=False))
+        relevant = {int(u): relevant[int(u)] for u in users}
+    if target:
+        lists = served_lists_http(target, users, k, progress=progress)
+    else:
+        lists = served_lists(bundle.path, users, k, progress=progress)
+    popularity = interaction_counts(split.train)
+    catalog = len(bundle.items.ids)
+    rows = {"wren": list_metrics(lists, relevant, k, catalog, popularity)}
+    rated = split.train.groupby("user_id")["item_id"].apply(lambda s: set(s.tolist()))
+    rows["wren"]["rated_items_served"] = int(sum(len(rated.get(u, set()) & set(ids.tolist()))
+                                                 for u, ids in lists.items()))
+    for baseline in fit_baselines(split.train, config.seed, config.threads, config.cf,
+                                  names=config.evaluation.baselines):
+        rows[baseline.name] = list_metrics(baseline.recommend(users, k), relevant, k, catalog, popularity)
+    best = max((name for name in rows if name != "wren"), key=lambda name: rows[name][f"ndcg_at_{k}"])
+    ndcg = rows["wren"][f"ndcg_at_{k}"]
+    return {
+        "protocol": bundle.manifest["evaluation"]["protocol"],
+        "k": k,
+        "users": int(len(users)),
+        "source": target or "in-process",
+        "systems": rows,
+        "best_baseline": best,
+        "vs_best_baseline": ndcg / max(rows[best][f"ndcg_at_{k}"], 1e-12),
+        "vs_popularity": ndcg / max(rows.get("popularity", {}).get(f"ndcg_at_{k}", 0.0), 1e-12),
+    }
+
+
+def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig, progress: bool = False) -> dict:
+    """Every metric the manifest carries except timings, recomputed from the bundle and the data: the served
+    list first; then, secondary, ranking AUC on the test ratings, per-channel recall and index recall."""
+    served = served_metrics(bundle, dataset, config, progress=progress)
+    split = bundle_split(bundle, dataset)
+    bundle = Bundle(bundle.path, "evaluation")
     rows = test_rows(bundle, split.test)
     models: dict[str, dict[str, float]] = {}
     for name in bundle.model_names:
@@ -183,6 +236,7 @@ def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig) -> di
     }
 
     return {
+        "served": served,
         "ranking": {
             "auc": default["auc"],
             "logloss": default["logloss"],

@@ -1,56 +1,74 @@
-"""Fits the recall merge quotas on a validation holdout, so the test set never shapes the merged list."""
+"""Fits the recall merge quotas for the served metric: on validation users, each mix's merged candidates are
+ordered by the trained ranker and re-ranked as the gateway does, and the mix with the best NDCG@k wins."""
 
 from __future__ import annotations
 
-from itertools import product
+from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 
-from services.common.bundle import Bundle, UserTable
-from services.feature.profiles import ProfileBuilder
+from pipeline.ranking_candidates import CandidateRows
+from services.gateway.rerank import diversify
+from services.recall.channels import CHANNELS, Proposal
 from services.recall.merge import merge
-from services.recall.recaller import Recaller
 
-PERSONAL_SHARES = (0.1, 0.2, 0.3, 0.5, 0.7)
-PERSONAL_SPLIT = {"embedding": 0.4, "item2item": 0.4, "content": 0.2}
-POPULAR_SPLITS = ({"segment": 1.0}, {"segment": 0.5, "popularity": 0.5}, {"popularity": 1.0})
+PERSONAL = ("embedding", "item2item", "content", "cf", "covisit")
 
 
 def quota_grid() -> list[dict[str, float]]:
-    """Candidate quota mixes: a share for the personal channels (split in fixed proportions), the rest
-    for the popular-list channels."""
+    """Candidate mixes: the first dominated by each personal channel in turn, then balanced ones; the rest of
+    each mix goes to the popular-list channels."""
     grid = []
-    for share, popular in product(PERSONAL_SHARES, POPULAR_SPLITS):
-        mix = {name: round(share * weight, 4) for name, weight in PERSONAL_SPLIT.items()}
-        mix.update({name: round((1 - share) * weight, 4) for name, weight in popular.items()})
-        grid.append(mix)
+    for personal_share in (0.5, 0.7, 0.9):
+        for lead in ("cf", "covisit", None):
+            weights = {name: 1.0 for name in PERSONAL}
+            if lead is not None:
+                weights[lead] = 3.0
+            total = sum(weights.values())
+            mix = {name: round(personal_share * w / total, 4) for name, w in weights.items()}
+            rest = 1.0 - personal_share
+            mix.update({"popularity": round(rest / 2, 4), "segment": round(rest / 2, 4)})
+            grid.append(mix)
     return grid
 
 
 def fit_quotas(
-    bundle: Bundle, validation_users: UserTable, validation: pd.DataFrame, k: int, max_users: int, seed: int
+    proposals: dict[int, dict[str, Proposal]],
+    relevant: dict[int, np.ndarray],
+    score: Callable[[int, np.ndarray], np.ndarray],
+    genres: Callable[[np.ndarray], list[list[str]]],
+    candidates: int,
+    k: int,
+    max_genre_share: float,
 ) -> tuple[dict[str, float], list[dict]]:
-    """The grid mix with the best mean Recall@k of the merged list on `validation` positives, with user
-    profiles from `validation_users` (features from before the validation period). Returns
-    (best quotas, every mix with its validation recall)."""
-    builder = ProfileBuilder.from_bundle(bundle)
-    recaller = Recaller.from_bundle(bundle)
-    positives = validation[validation["rating"] >= bundle.positive_threshold]
-    by_user = {int(u): g.to_numpy(np.int64) for u, g in positives.groupby("user_id")["item_id"]}
-    users = [u for u in sorted(by_user) if validation_users.row(u) is not None]
-    if max_users and len(users) > max_users:
-        users = sorted(np.random.default_rng(seed).choice(users, max_users, replace=False).tolist())
-    cases = []
-    for user_id in users:
-        profile = builder.profile(user_id, builder.snapshot_state(validation_users, validation_users.row(user_id)))
-        relevant = np.setdiff1d(by_user[user_id], profile.rated_items)
-        if len(relevant):
-            cases.append((recaller.proposals(profile, k), relevant))
+    """(best mix, every mix with its validation NDCG@k). `proposals[user]` are the channels' own lists,
+    `score(user, item_ids)` the ranker's scores, `genres(item_ids)` the items' genres for the re-rank."""
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
     results = []
     for mix in quota_grid():
-        recalls = [np.isin(merge(proposals, mix, k).item_ids, relevant).sum() / len(relevant)
-                   for proposals, relevant in cases]
-        results.append({"quotas": mix, f"recall_at_{k}": float(np.mean(recalls)) if recalls else 0.0})
-    best = max(results, key=lambda row: row[f"recall_at_{k}"])
+        ndcgs = []
+        for user, channel_lists in proposals.items():
+            merged = merge(channel_lists, mix, candidates)
+            if len(merged) == 0:
+                ndcgs.append(0.0)
+                continue
+            order = np.argsort(-score(user, merged.item_ids), kind="stable")
+            chosen = merged.item_ids[diversify(order.tolist(), genres(merged.item_ids), k, max_genre_share)]
+            hits = np.isin(chosen, relevant[user])
+            ideal = discount[: min(k, len(relevant[user]))].sum()
+            ndcgs.append(float((hits * discount[: len(hits)]).sum() / ideal))
+        results.append({"quotas": mix, f"ndcg_at_{k}": float(np.mean(ndcgs)) if ndcgs else 0.0})
+    best = max(results, key=lambda row: row[f"ndcg_at_{k}"])
     return best["quotas"], results
+
+
+def scores_by_user(rows: CandidateRows, scores: np.ndarray) -> dict[int, dict[int, float]]:
+    """{user: {item: score}} for the rows' items."""
+    offsets = rows.groups()
+    return {
+        int(rows.users[start]): dict(zip(rows.items[start:end].tolist(), scores[start:end].tolist(), strict=True))
+        for start, end in zip(offsets[:-1], offsets[1:], strict=True)
+    }
+
+
+assert set(PERSONAL) | {"popularity", "segment"} == set(CHANNELS)

@@ -30,9 +30,11 @@ def assemble(
     catalog_genres: np.ndarray,
     embeddings: np.ndarray,
     has_embedding: np.ndarray,
+    recall_features: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Model inputs for N rows: per-row user counters [N, 4], ratings and rating sums per genre [N, G], recent item ids
-    [N, R] (-1 padded), item ids [N] with their dense features [N, Di]; catalog arrays describe items."""
+    [N, R] (-1 padded), item ids [N] with their dense features [N, Di] and recall features [N, C]; catalog arrays
+    describe items."""
     recent_rows = rows_of(user_recent, catalog_ids)
     item_rows = rows_of(item_ids, catalog_ids)
     if np.any(item_rows < 0):
@@ -46,6 +48,7 @@ def assemble(
         item_dense=item_dense,
         item_genres=catalog_genres[item_rows].astype(np.float32),
         item_embedding=embeddings[item_rows] * has_embedding[item_rows, None],
+        recall_features=recall_features,
     )
 
 
@@ -57,9 +60,11 @@ def snapshot_rows(
     catalog_genres: np.ndarray,
     embeddings: np.ndarray,
     has_embedding: np.ndarray,
+    recall_channels: int,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """(model inputs, the ratings they belong to) for ratings of known users and items, with the users'
-    end-of-training snapshot features — what the online tiers see for them before any new event."""
+    end-of-training snapshot features — what the online tiers see for them before any new event. Their recall
+    features are zero (these are rated items, not recall candidates)."""
     known = np.isin(ratings["user_id"].to_numpy(np.int64), users.ids) & np.isin(
         ratings["item_id"].to_numpy(np.int64), catalog_ids
     )
@@ -77,5 +82,6 @@ def snapshot_rows(
         catalog_genres=catalog_genres,
         embeddings=embeddings,
         has_embedding=has_embedding,
+        recall_features=np.zeros((len(ratings), recall_channels), np.float32),
     )
     return inputs, ratings

@@ -1,4 +1,4 @@
-"""The human-readable side of a training run: a summary table and a PNG of the training curves."""
+"""The human-readable side of a training run: summary tables and PNGs of the served list and the training."""
 
 from __future__ import annotations
 
@@ -9,27 +9,42 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from pipeline.evaluation.report import comparison_chart, comparison_table  # noqa: E402
+
+
+def served_title(served: dict) -> str:
+    return (f"served top-{served['k']} list vs baselines, {served['protocol']} protocol, "
+            f"{served['users']} test users")
+
 
 def summary_table(manifest: dict) -> str:
-    """A fixed-width table of the run's headline numbers."""
+    """The run's headline numbers: the served list against the baselines, then secondary figures."""
     metrics = manifest["metrics"]
+    served = metrics["served"]
+    k = served["k"]
     lines = [f"Wren bundle {manifest['version']}  (data {manifest['data_fingerprint'][:12]}, "
-             f"{metrics.get('train_seconds', 0):.0f}s)"]
+             f"{metrics.get('train_seconds', 0):.0f}s)", "", served_title(served), ""]
+    lines.append(comparison_table(served["systems"], k))
+    wren = served["systems"]["wren"]
     lines.append("")
-    lines.append(f"{'ranking model':<22}{'test AUC':>10}{'logloss':>10}")
+    lines.append(f"served NDCG@{k} {wren[f'ndcg_at_{k}']:.4f}: {served['vs_best_baseline']:.2f}x the best baseline "
+                 f"({served['best_baseline']}), {served['vs_popularity']:.2f}x popularity; "
+                 f"already-rated items served: {wren['rated_items_served']}")
+    lines.append("")
+    lines.append(f"{'ranking model (secondary)':<28}{'rating AUC':>11}{'logloss':>10}{'valid cand. NDCG':>18}")
     for name, values in metrics["models"].items():
         marker = " *" if name == manifest["default_model"] else ""
-        lines.append(f"{name + marker:<22}{values['auc']:>10.4f}{values['logloss']:>10.4f}")
+        entry = manifest["models"][name]
+        lines.append(f"{name + marker:<28}{values['auc']:>11.4f}{values['logloss']:>10.4f}"
+                     f"{entry.get('valid_candidate_ndcg', float('nan')):>18.4f}")
     baseline = metrics["baseline"]
-    lines.append(f"{'logistic regression':<22}{baseline['auc']:>10.4f}{baseline['logloss']:>10.4f}")
+    lines.append(f"{'logistic regression':<28}{baseline['auc']:>11.4f}{baseline['logloss']:>10.4f}")
     lines.append("")
     ks = sorted({int(key.split('_')[-1]) for values in metrics["recall"].values() for key in values})
-    header = "".join(f"{'R@' + str(k):>9}" for k in ks) + "".join(f"{'NDCG@' + str(k):>10}" for k in ks)
-    lines.append(f"{'recall channel':<18}{header}")
+    header = "".join(f"{'R@' + str(k):>9}" for k in ks)
+    lines.append(f"{'recall channel (positives)':<28}{header}")
     for name, values in metrics["recall"].items():
-        row = "".join(f"{values[f'recall_at_{k}']:>9.4f}" for k in ks)
-        row += "".join(f"{values[f'ndcg_at_{k}']:>10.4f}" for k in ks)
-        lines.append(f"{name:<18}{row}")
+        lines.append(f"{name:<28}" + "".join(f"{values[f'recall_at_{k}']:>9.4f}" for k in ks))
     lines.append("")
     index = metrics["index"]
     lines.append(f"HNSW recall@100 vs exact: {index['hnsw_recall_at_100']:.4f}   "
@@ -37,26 +52,29 @@ def summary_table(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_training(histories: dict, metrics: dict, path: Path) -> None:
-    """Validation loss and AUC per epoch for every model, plus Recall@K per recall channel."""
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+def plot_training(histories: dict, path: Path) -> None:
+    """Training loss and validation NDCG over recall candidates per epoch, for every ranking model."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, history in histories.items():
-        epochs = range(1, len(history.valid_loss) + 1)
-        axes[0].plot(epochs, history.train_loss, linestyle="--", alpha=0.6, label=f"{name} train")
-        axes[0].plot(epochs, history.valid_loss, label=f"{name} valid")
-        axes[1].plot(epochs, history.valid_auc, label=name)
-        axes[1].axvline(history.best_epoch + 1, linestyle=":", alpha=0.3)
-    axes[0].set(title="log loss per epoch", xlabel="epoch")
-    axes[1].set(title="validation AUC per epoch", xlabel="epoch")
-    axes[1].axhline(metrics["baseline"]["auc"], color="grey", linestyle="--", label="LR baseline (test)")
-    for name, values in metrics["recall"].items():
-        ks = sorted(int(key.split("_")[-1]) for key in values if key.startswith("recall_at_"))
-        axes[2].plot(ks, [values[f"recall_at_{k}"] for k in ks], marker="o", label=name)
-    axes[2].set(title="Recall@K on test positives", xlabel="K", xscale="log")
+        epochs = range(1, history.epochs + 1)
+        axes[0].plot(epochs, history.train_loss, label=name)
+        axes[1].plot(epochs, history.valid_ndcg, marker="o", label=name)
+        axes[1].axvline(history.best_epoch, linestyle=":", alpha=0.3)
+    axes[0].set(title="pairwise loss per epoch", xlabel="epoch")
+    axes[1].set(title="validation NDCG@10 over recall candidates", xlabel="epoch")
     for axis in axes:
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def write_report(directory: Path, manifest: dict, histories: dict) -> None:
+    """summary.txt, served.png (served list vs baselines) and training_curves.png under `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    served = manifest["metrics"]["served"]
+    comparison_chart(served["systems"], directory / "served.png", served_title(served), served["k"])
+    plot_training(histories, directory / "training_curves.png")
+    (directory / "summary.txt").write_text(summary_table(manifest) + "\n")

@@ -1,4 +1,4 @@
-"""Per-user, time-ordered train/test split: each user's last fraction of ratings is the test set."""
+"""Per-user train/test splits: time-ordered (each user's last fraction of ratings) or random (a seeded shuffle)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+PROTOCOLS = ("time", "random")
 
 
 @dataclass(frozen=True)
@@ -38,3 +40,38 @@ def tail_mask(ratings: pd.DataFrame, fraction: float) -> np.ndarray:
     position = ratings.groupby("user_id", sort=False).cumcount().to_numpy()
     size = ratings.groupby("user_id", sort=False)["item_id"].transform("size").to_numpy()
     return position >= size - np.floor(size * fraction).astype(np.int64)
+
+
+def random_split(ratings: pd.DataFrame, test_fraction: float = 0.25, seed: int = 42) -> Split:
+    """Per-user random split (the Microsoft Recommenders random protocol): floor(n * test_fraction) of
+    each user's n ratings, drawn at random, are test.
+
+    Rows are first sorted by (user_id, item_id, timestamp), then shuffled within each user by keys from
+    `np.random.default_rng(seed)`, so the split depends on the seed and the rows, never on their input
+    order. train/test are sorted by (user_id, timestamp, item_id) with a fresh RangeIndex, like
+    `time_split`. `user_cutoff` is each user's earliest test timestamp, as in `time_split`; under this
+    protocol it is NOT a time boundary: training ratings of the user may well be later than it.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    ordered = ratings.sort_values(["user_id", "item_id", "timestamp"], kind="stable").reset_index(drop=True)
+    keys = np.random.default_rng(seed).random(len(ordered))
+    shuffled = ordered.iloc[np.lexsort((keys, ordered["user_id"].to_numpy()))].reset_index(drop=True)
+    is_test = tail_mask(shuffled, test_fraction)
+    train = _time_ordered(shuffled[~is_test])
+    test = _time_ordered(shuffled[is_test])
+    cutoff = test.groupby("user_id")["timestamp"].min()
+    return Split(train=train, test=test, user_cutoff=cutoff)
+
+
+def make_split(ratings: pd.DataFrame, protocol: str, test_fraction: float, seed: int) -> Split:
+    """The split of `protocol` (one of PROTOCOLS); `seed` only matters for "random"."""
+    if protocol == "time":
+        return time_split(ratings, test_fraction)
+    if protocol == "random":
+        return random_split(ratings, test_fraction, seed)
+    raise ValueError(f"unknown split protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+
+
+def _time_ordered(ratings: pd.DataFrame) -> pd.DataFrame:
+    return ratings.sort_values(["user_id", "timestamp", "item_id"], kind="stable").reset_index(drop=True)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pipeline import coldstart, content, embeddings, features
 from pipeline.bundle_writer import BundleWriter, data_fingerprint, new_version
@@ -16,18 +17,25 @@ from pipeline.config import TrainConfig
 from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
 from pipeline.evaluate import evaluate_bundle
+from pipeline.models.trainer import predict
 from pipeline.progress import Steps
-from pipeline.quotas import fit_quotas
-from pipeline.ranking_training import RankingResult, embedding_rows, train_rankers
-from pipeline.report import plot_training, summary_table
-from pipeline.split import Split, tail_mask, time_split
-from pipeline.users import user_table
-from services.common.bundle import FORMAT_VERSION, Bundle, UserTable
+from pipeline.quotas import fit_quotas, scores_by_user
+from pipeline.ranking_candidates import candidate_rows
+from pipeline.ranking_training import RankingResult, train_rankers
+from pipeline.recall_models import fit_recall_models, recall_catalog, save_recall_models
+from pipeline.report import summary_table, write_report
+from pipeline.split import Split, make_split
+from pipeline.users import align_segments, user_table
+from services.common.bundle import FORMAT_VERSION, Bundle, ItemTable, UserTable
 from services.common.schema import ITEM_DENSE, USER_COUNTERS, USER_DENSE
+from services.feature.profiles import ProfileBuilder, TableLookup
+from services.gateway.recommender import RecommenderConfig
+from services.recall.channels import CHANNELS, default_channels
 from services.recall.index.base import VectorIndex
 from services.recall.index.factory import build_index
+from services.recall.recaller import Recaller
 
-STEPS = 10
+STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,12 @@ class TrainResult:
 
 
 def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = True) -> TrainResult:
-    """Runs the whole pipeline; the new bundle becomes OUT/current only once complete and evaluated."""
+    """Runs the whole pipeline; the new bundle becomes OUT/current only once complete and evaluated.
+
+    The evaluation protocol's split holds out a test part. Models learn from the training part only; the
+    served user table covers every rating, the evaluation user table (eval/users.npz) the training part.
+    Within the training part, a held-out share of each user's ratings labels the rankers' candidate rows:
+    recall models fitted on the rest propose the candidates, as they would have at that time."""
     started = time.perf_counter()
     steps = Steps(STEPS, enabled=progress)
     _seed_everything(config)
@@ -47,22 +60,32 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
         fingerprint = data_fingerprint(dataset.files)
     version = new_version(fingerprint)
     with BundleWriter(out_root, version) as writer:
-        with steps.step("splitting and computing features"):
-            split = time_split(dataset.ratings, config.test_fraction)
+        with steps.step(f"splitting ({config.evaluation.protocol} protocol) and computing features"):
+            split = make_split(dataset.ratings, config.evaluation.protocol, config.evaluation.test_fraction,
+                               config.seed)
+            labels = make_split(split.train, config.evaluation.protocol, config.ranking.ranker_fraction,
+                                config.seed + 1)
+            history = labels.train
             genres = features.genre_vocabulary(dataset.items)
-            items = features.item_features(
-                split.train, dataset.items, genres, config.positive_threshold,
-                config.cold_start.popularity_half_life_days,
+            eval_users, segment_kind = user_table(
+                split.train, _catalog_items(split.train, dataset, genres, config), dataset.users,
+                config.positive_threshold, config.recent_len,
             )
+            history_users = user_table(
+                history, _catalog_items(history, dataset, genres, config), dataset.users,
+                config.positive_threshold, config.recent_len,
+            )[0]
+            items = _catalog_items(split.train, dataset, genres, config)
+            served_users = user_table(
+                dataset.ratings, _catalog_items(dataset.ratings, dataset, genres, config), dataset.users,
+                config.positive_threshold, config.recent_len,
+            )[0]
+            eval_users, history_users, served_users = align_segments(eval_users, history_users, served_users)
             space, content_matrix = content.build_content(
                 items.ids, items.genres, genres, content.training_tags(dataset.tags, split.user_cutoff),
                 config.content.genre_weight, config.content.tag_weight, config.content.min_item_frequency,
             )
-            users, segment_kind = user_table(
-                split.train, items, dataset.users, config.positive_threshold, config.recent_len
-            )
         with steps.step(f"training {config.embedding.method} embeddings"):
-            history = embedding_rows(split.train, config)
             trained_vectors, trained = embeddings.train_embeddings(
                 history, items.ids, config.positive_threshold, config.embedding, config.seed, progress
             )
@@ -74,32 +97,54 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
                 trained_vectors, trained, positives, content_matrix,
                 config.cold_start.min_interactions, config.cold_start.content_neighbours,
             )
-        with steps.step("cold-start segments and popular lists"):
-            segment_lists, popular = coldstart.segment_popular_lists(
-                split.train, users.ids, users.segment, users.segment_names, items.ids, items.popularity,
-                config.positive_threshold, config.cold_start.segment_list_size,
-            )
-        with steps.step("building vector indexes (hnsw, lsh, exact)"):
-            index_params = {
-                kind: index.save(writer.path(f"index/{kind}/"))
-                for kind, index in _build_indexes(items.ids[has_embedding], vectors[has_embedding], config).items()
-            }
+            indexes = _build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
+        with steps.step("recall models (ALS, co-visitation, popular lists) and ranking candidates"):
+            early = fit_recall_models(history, dataset.items, genres, history_users, config)
+            early_catalog = recall_catalog(early, vectors, has_embedding, indexes[config.index.kind], content_matrix,
+                                           space, config)
+            recaller = Recaller(early_catalog, default_channels(
+                early_catalog, config.recall.popularity_prior, config.covisit.seeds, config.covisit.decay))
+            builder = ProfileBuilder(genre_count=len(genres), recent_len=config.recent_len,
+                                     positive_threshold=config.positive_threshold,
+                                     new_user_segment=coldstart.NEW_SEGMENT,
+                                     lookup=TableLookup(_item_table(early.items), vectors * has_embedding[:, None]))
+            held_users = np.unique(labels.test["user_id"].to_numpy(np.int64))
+            rng = np.random.default_rng(config.seed)
+            valid_users = rng.choice(held_users, max(1, int(len(held_users) * config.ranking.validation_users)),
+                                     replace=False)
+            is_valid = labels.test["user_id"].isin(valid_users)
+            rows = dict(recaller=recaller, users=history_users, builder=builder, items=early.items,
+                        embeddings=vectors, has_embedding=has_embedding, depth=config.ranking.candidates,
+                        random_negatives=config.ranking.random_negatives, threshold=config.positive_threshold,
+                        seed=config.seed)
+            fit_rows = candidate_rows(held_out=labels.test[~is_valid], **rows)
+            proposals: dict = {}
+            valid_rows = candidate_rows(held_out=labels.test[is_valid], proposals=proposals, **rows)
         with steps.step("training ranking models"):
-            ranking = train_rankers(
-                split, items, vectors, has_embedding, users, config, writer, progress
+            ranking = train_rankers(fit_rows, valid_rows, vectors, has_embedding, config, writer, progress)
+        with steps.step("fitting recall quotas for the served list on validation users"):
+            model = ranking.models[config.ranking.default_model]
+            by_user = scores_by_user(valid_rows, predict(model, valid_rows.inputs))
+            held = {int(u): g.to_numpy(np.int64) for u, g in labels.test[is_valid].groupby("user_id")["item_id"]}
+            names = np.array(genres)
+            quotas, search = fit_quotas(
+                {u: p for u, p in proposals.items() if u in held}, held,
+                lambda user, ids: np.array([by_user[user].get(int(i), -np.inf) for i in ids]),
+                lambda ids: [list(names[early.items.genres[r].astype(bool)]) for r in early.items.rows(ids)],
+                config.recall.candidates, config.evaluation.k, RecommenderConfig.max_genre_share,
             )
-        with steps.step("writing the bundle"):
+        with steps.step("refitting recall models on the whole training part and writing the bundle"):
+            served = fit_recall_models(split.train, dataset.items, genres, eval_users, config)
+            cf_entry = save_recall_models(served, writer, config)
+            index_params = {kind: index.save(writer.path(f"index/{kind}/")) for kind, index in indexes.items()}
+            _write_users(writer, "users.npz", served_users)
+            _write_users(writer, "eval/users.npz", eval_users)
+            items = served.items
             writer.save_npz(
                 "items.npz", ids=items.ids, dense=items.dense, genres=items.genres, years=items.years,
                 popularity=items.popularity, has_embedding=has_embedding, counters=items.counters,
             )
             writer.save_json("items.json", {"titles": _titles(dataset, items.ids)})
-            writer.save_npz(
-                "users.npz", ids=users.ids, counters=users.counters, genre_counts=users.genre_counts,
-                genre_rated=users.genre_rated, genre_rating_sum=users.genre_rating_sum,
-                recent=users.recent, rated_indptr=users.rated_indptr, rated_ids=users.rated_ids,
-                segment=users.segment,
-            )
             writer.save_npy("embeddings.npy", vectors * has_embedding[:, None])
             writer.save_npz(
                 "content.npz", data=content_matrix.data, indices=content_matrix.indices,
@@ -110,31 +155,50 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
                 "genre_weight": space.genre_weight, "tag_weight": space.tag_weight,
             })
             writer.save_json("coldstart.json", {
-                "segments": segment_lists, "popular": popular, "default_segment": coldstart.NEW_SEGMENT,
+                "segments": served.segments, "popular": served.popular, "default_segment": coldstart.NEW_SEGMENT,
             })
             manifest = _manifest(
-                version, fingerprint, dataset, split, config, items, users, genres, has_embedding,
+                version, fingerprint, dataset, split, config, items, served_users, eval_users, genres, has_embedding,
                 cold_report, segment_kind, index_params, ranking,
             )
+            manifest["cf"] = cf_entry
+            manifest["recall"] = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
             writer.write_manifest(manifest)
-        with steps.step("fitting recall quotas on the validation holdout"):
-            manifest["recall"] = _fit_recall_quotas(Bundle(writer.staging), split, items, dataset, config)
-            writer.write_manifest(manifest)
-        with steps.step("evaluating the bundle on the test split"):
-            metrics = evaluate_bundle(Bundle(writer.staging), dataset, config)
+        with steps.step("evaluating the served list on the test split"):
+            metrics = evaluate_bundle(Bundle(writer.staging), dataset, config, progress=progress)
             metrics["train_seconds"] = round(time.perf_counter() - started, 2)
             metrics["step_seconds"] = {k: round(v, 2) for k, v in steps.timings.items()}
             for name, model_metrics in metrics["models"].items():
                 manifest["models"][name]["metrics"] = model_metrics
             manifest["metrics"] = metrics
             writer.write_manifest(manifest)
-            plot_training(ranking.histories, metrics, writer.path("report/training_curves.png"))
-            writer.path("report/summary.txt").write_text(summary_table(manifest) + "\n")
+            write_report(writer.path("report"), manifest, ranking.histories)
         bundle_dir = writer.publish()
     if progress:
         print(summary_table(manifest))
         print(f"bundle {version} written to {bundle_dir} (now {out_root / 'current'})")
     return TrainResult(bundle_dir, manifest)
+
+
+def _catalog_items(
+    ratings: pd.DataFrame, dataset: Dataset, genres: list[str], config: TrainConfig
+) -> features.ItemFeatures:
+    return features.item_features(ratings, dataset.items, genres, config.positive_threshold,
+                                  config.cold_start.popularity_half_life_days)
+
+
+def _item_table(items: features.ItemFeatures) -> ItemTable:
+    return ItemTable(items.ids, items.dense, items.genres, items.years, items.popularity,
+                     np.ones(len(items.ids), bool), [""] * len(items.ids))
+
+
+def _write_users(writer: BundleWriter, relative: str, users: UserTable) -> None:
+    writer.save_npz(
+        relative, ids=users.ids, counters=users.counters, genre_counts=users.genre_counts,
+        genre_rated=users.genre_rated, genre_rating_sum=users.genre_rating_sum,
+        recent=users.recent, rated_indptr=users.rated_indptr, rated_ids=users.rated_ids,
+        segment=users.segment,
+    )
 
 
 def _seed_everything(config: TrainConfig) -> None:
@@ -158,22 +222,6 @@ def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) ->
     }
 
 
-def _fit_recall_quotas(
-    bundle: Bundle, split: Split, items: features.ItemFeatures, dataset: Dataset, config: TrainConfig
-) -> dict:
-    """Quotas fitted on each user's last training ratings, with profiles from the ratings before them."""
-    held_out = tail_mask(split.train, config.ranking.validation_fraction)
-    before = split.train[~held_out]
-    validation_users: UserTable = user_table(
-        before, items, dataset.users, config.positive_threshold, config.recent_len
-    )[0]
-    k = config.recall.candidates
-    quotas, search = fit_quotas(
-        bundle, validation_users, split.train[held_out], k, config.recall.eval_max_users, config.seed
-    )
-    return {"quotas": quotas, "candidates": k, "quota_search": search}
-
-
 def _titles(dataset: Dataset, ids: np.ndarray) -> list[str]:
     titles = dataset.items.set_index("item_id")["title"]
     return [str(titles.get(int(i), "")) for i in ids]
@@ -181,8 +229,8 @@ def _titles(dataset: Dataset, ids: np.ndarray) -> list[str]:
 
 def _manifest(
     version: str, fingerprint: str, dataset: Dataset, split: Split, config: TrainConfig,
-    items: features.ItemFeatures, users: UserTable, genres: list[str], has_embedding: np.ndarray,
-    cold_report: dict, segment_kind: str, index_params: dict, ranking: RankingResult,
+    items: features.ItemFeatures, users: UserTable, eval_users: UserTable, genres: list[str],
+    has_embedding: np.ndarray, cold_report: dict, segment_kind: str, index_params: dict, ranking: RankingResult,
 ) -> dict:
     return {
         "format_version": FORMAT_VERSION,
@@ -197,7 +245,8 @@ def _manifest(
             "train_ratings": int(len(split.train)),
             "test_ratings": int(len(split.test)),
             "users": int(dataset.ratings["user_id"].nunique()),
-            "train_users": int(len(users.ids)),
+            "served_users": int(len(users.ids)),
+            "train_users": int(len(eval_users.ids)),
             "items": int(len(items.ids)),
             "items_with_embedding": int(has_embedding.sum()),
             "tags": int(len(dataset.tags)),
@@ -210,7 +259,10 @@ def _manifest(
             "item_dense": list(ITEM_DENSE),
             "recent_len": config.recent_len,
             "embedding_dim": config.embedding.dim,
+            "recall_channels": list(CHANNELS),
         },
+        "evaluation": {"protocol": config.evaluation.protocol, "test_fraction": config.evaluation.test_fraction,
+                       "seed": config.seed},
         "embedding_dim": config.embedding.dim,
         "embedding": {"method": config.embedding.method, **cold_report},
         "indexes": index_params,

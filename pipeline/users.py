@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -10,8 +12,9 @@ from services.common.bundle import UserTable
 
 
 def rated_csr(ratings: pd.DataFrame, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr [m + 1], item ids) of each user's rated items, users in `user_ids` order."""
-    frame = ratings.sort_values(["user_id", "item_id"])
+    """(indptr [m + 1], item ids) of each user's rated items, users in `user_ids` order, each user's
+    newest first (ties by descending item id)."""
+    frame = ratings.sort_values(["user_id", "timestamp", "item_id"], ascending=[True, False, False], kind="stable")
     rows = np.searchsorted(user_ids, frame["user_id"].to_numpy(np.int64))
     counts = np.bincount(rows, minlength=len(user_ids))
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), frame["item_id"].to_numpy(np.int64)
@@ -41,3 +44,15 @@ def user_table(
         segment_names=names,
     )
     return table, kind
+
+
+def align_segments(*tables: UserTable) -> tuple[UserTable, ...]:
+    """The tables re-indexed onto one list of segment names (NEW_SEGMENT first, then sorted), so that every
+    user table of a bundle shares the manifest's names."""
+    names = [coldstart.NEW_SEGMENT] + sorted({n for t in tables for n in t.segment_names} - {coldstart.NEW_SEGMENT})
+    position = {name: i for i, name in enumerate(names)}
+    aligned = []
+    for table in tables:
+        remap = np.array([position[name] for name in table.segment_names], np.int32)
+        aligned.append(dataclasses.replace(table, segment=remap[table.segment], segment_names=names))
+    return tuple(aligned)

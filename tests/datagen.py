@@ -66,6 +66,13 @@ epochs = 8
 batch_size = 64
 learning_rate = 0.003
 parity_rows = 300
+candidates = 100
+random_negatives = 20
+[recall]
+candidates = 100
+[cf]
+factors = 8
+iterations = 5
 [cold_start]
 min_interactions = 2
 content_neighbours = 5

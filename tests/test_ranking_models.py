@@ -100,6 +100,7 @@ def make_synthetic(
         item_dense=item_dense[i],
         item_genres=item_gen[i],
         item_embedding=item_vec[i],
+        recall_features=np.zeros((n, 3), np.float32),
     )
     return inputs, y
 
@@ -179,8 +180,8 @@ def test_pretrained_init_projects_and_zeroes_padding() -> None:
     assert table.shape == (VOCAB, 16) and torch.equal(table[0], torch.zeros(16))
     model = build_model(
         "ncf",
-        ModelDims(VOCAB, 4, 6, GENRES, EMB, RECENT),
-        FeatureScaler.identity(ModelDims(VOCAB, 4, 6, GENRES, EMB, RECENT)),
+        ModelDims(VOCAB, 4, 6, GENRES, EMB, RECENT, 3),
+        FeatureScaler.identity(ModelDims(VOCAB, 4, 6, GENRES, EMB, RECENT, 3)),
         pretrained=pretrained,
         seed=0,
     )
@@ -189,7 +190,7 @@ def test_pretrained_init_projects_and_zeroes_padding() -> None:
 
 def test_dims_read_off_inputs(data: dict) -> None:
     x_test = data["test"][0]
-    assert data["dims"] == ModelDims(VOCAB, 4, 6, GENRES, EMB, RECENT)
+    assert data["dims"] == ModelDims(VOCAB, 4, 6, GENRES, EMB, RECENT, 3)
     assert data["dims"].sample_shapes(len(x_test["item_index"])) == {k: v.shape for k, v in x_test.items()}
 
 
@@ -260,7 +261,7 @@ def test_parity_check_catches_a_different_model(exported: dict, trained: dict, d
 
 def test_baseline_returns_probabilities(data: dict) -> None:
     x_train, y_train = data["train"]
-    assert flatten_inputs(x_train).shape == (len(y_train), 4 + 6 + 2 * GENRES + 2 * EMB)
+    assert flatten_inputs(x_train).shape == (len(y_train), 4 + 6 + 2 * GENRES + 2 * EMB + 3)
     fitted = train_baseline(x_train, y_train, seed=0)
     p = predict_baseline(fitted, data["test"][0])
     assert p.shape == (len(data["test"][1]),) and np.all((p >= 0) & (p <= 1))

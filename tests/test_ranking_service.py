@@ -88,7 +88,7 @@ async def expect_code(call: object, code: grpc.StatusCode) -> str:
 def test_ratings(tiny_data: Path, tiny_config_file: Path, tiny_artifacts: Path) -> pd.DataFrame:
     """Test-split ratings of the tiny dataset whose user and item the bundle knows (what offline_rows keeps)."""
     bundle = Bundle(tiny_artifacts)
-    test = time_split(load_dataset(tiny_data).ratings, load_config(tiny_config_file).test_fraction).test
+    test = time_split(load_dataset(tiny_data).ratings, load_config(tiny_config_file).evaluation.test_fraction).test
     return test[test["user_id"].isin(bundle.users.ids) & test["item_id"].isin(bundle.items.ids)]
 
 

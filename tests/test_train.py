@@ -90,11 +90,10 @@ def test_a_fresh_process_loads_the_bundle(tiny_artifacts: Path) -> None:
 
 def test_onnx_outputs_match_the_recorded_parity_on_test_rows(tiny_artifacts: Path, tiny_data: Path) -> None:
     from pipeline.data.loaders import load_dataset
-    from pipeline.evaluate import onnx_scores, onnx_session, ranking_metrics, test_rows
-    from pipeline.split import time_split
+    from pipeline.evaluate import bundle_split, onnx_scores, onnx_session, ranking_metrics, test_rows
 
-    bundle = Bundle(tiny_artifacts)
-    rows = test_rows(bundle, time_split(load_dataset(tiny_data).ratings, 0.2).test)
+    bundle = Bundle(tiny_artifacts, "evaluation")
+    rows = test_rows(bundle, bundle_split(bundle, load_dataset(tiny_data)).test)
     scores = onnx_scores(onnx_session(str(bundle.model_path("deepfm"))), rows.inputs)
     assert scores.shape == rows.labels.shape and np.all((scores > 0) & (scores < 1))
     assert ranking_metrics(rows.labels, scores)["auc"] == pytest.approx(
@@ -137,6 +136,7 @@ def _sample_inputs(bundle: Bundle) -> dict[str, np.ndarray]:
         "item_dense": rng.normal(size=(n, len(schema["item_dense"]))).astype(np.float32),
         "item_genres": rng.integers(0, 2, (n, genres)).astype(np.float32),
         "item_embedding": rng.normal(size=(n, dim)).astype(np.float32),
+        "recall_features": rng.random(size=(n, len(schema["recall_channels"]))).astype(np.float32),
     }
 
 

@@ -10,7 +10,9 @@ from sklearn.preprocessing import StandardScaler
 # Float inputs the baseline reads, in column order. The id inputs (recent_items, item_index) are left out:
 # one-hot ids over a ~10k catalog would dominate a linear model and memorise popularity, so LR sees only
 # the dense, genre and pretrained-embedding columns (item popularity is already in item_dense).
-FLAT_INPUTS = ("user_dense", "user_genres", "user_embedding", "item_dense", "item_genres", "item_embedding")
+FLAT_INPUTS = (
+    "user_dense", "user_genres", "user_embedding", "item_dense", "item_genres", "item_embedding", "recall_features",
+)
 
 
 def flatten_inputs(inputs: dict[str, np.ndarray]) -> np.ndarray:

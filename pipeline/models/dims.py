@@ -17,7 +17,8 @@ class ModelDims:
 
     vocab_size: item-vocabulary rows, catalog + 1 (row 0 is padding / unknown item);
     user_dense / item_dense: USER_DENSE / ITEM_DENSE widths; genres: genre count (user and item);
-    embedding_dim: width of the pretrained user/item vectors; recent_len: `recent_items` length.
+    embedding_dim: width of the pretrained user/item vectors; recent_len: `recent_items` length;
+    recall_channels: width of `recall_features` (one column per recall channel).
     """
 
     vocab_size: int
@@ -26,6 +27,7 @@ class ModelDims:
     genres: int
     embedding_dim: int
     recent_len: int
+    recall_channels: int
 
     @classmethod
     def from_inputs(cls, inputs: dict[str, np.ndarray], vocab_size: int) -> ModelDims:
@@ -40,6 +42,7 @@ class ModelDims:
             genres=int(inputs["item_genres"].shape[1]),
             embedding_dim=int(inputs["item_embedding"].shape[1]),
             recent_len=int(inputs["recent_items"].shape[1]),
+            recall_channels=int(inputs["recall_features"].shape[1]),
         )
 
     def sample_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
@@ -50,6 +53,7 @@ class ModelDims:
             "embedding_dim": (self.embedding_dim,),
             "recent_len": (self.recent_len,),
             "item_dense": (self.item_dense,),
+            "recall_channels": (self.recall_channels,),
             "": (),
         }
         return {name: (batch, *trailing[key]) for name, (_, key) in MODEL_INPUTS.items()}

@@ -24,13 +24,14 @@ FIELDS = (
     "item_dense",
     "user_embedding",
     "item_embedding",
+    "recall_features",
 )
 USER_FIELDS = ("recent_items", "user_genres", "user_dense", "user_embedding")
 ITEM_FIELDS = ("item_id", "item_genres", "item_dense", "item_embedding")
 
 
 class RankerInputs(NamedTuple):
-    """The 8 model inputs, in MODEL_INPUTS order (services.ranking.inputs), as one value."""
+    """The 9 model inputs, in MODEL_INPUTS order (services.ranking.inputs), as one value."""
 
     user_dense: torch.Tensor  # [B, user_dense] float32, raw
     user_genres: torch.Tensor  # [B, genres] float32
@@ -40,6 +41,7 @@ class RankerInputs(NamedTuple):
     item_dense: torch.Tensor  # [B, item_dense] float32, raw
     item_genres: torch.Tensor  # [B, genres] float32
     item_embedding: torch.Tensor  # [B, embedding_dim] float32
+    recall_features: torch.Tensor  # [B, recall_channels] float32, 1 / (1 + rank) per channel, 0 = not proposed
 
 
 class Standardizer(nn.Module):
@@ -117,7 +119,7 @@ def id_table_init(vocab_size: int, dim: int, pretrained: np.ndarray | None, gene
 
 
 class InputEncoder(nn.Module):
-    """Turns the 8 named model inputs into len(FIELDS) field vectors of width k, in FIELDS order.
+    """Turns the 9 named model inputs into len(FIELDS) field vectors of width k, in FIELDS order.
 
     item_id and recent_items share one id-embedding table (padding_idx 0, so unknown items map to a zero
     vector that never trains); recent_items are mean-pooled over non-padding positions. Genres, the
@@ -145,6 +147,7 @@ class InputEncoder(nn.Module):
         self.item_dense = nn.Linear(dims.item_dense, k)
         self.user_embedding = nn.Linear(dims.embedding_dim, k)
         self.item_embedding = nn.Linear(dims.embedding_dim, k)
+        self.recall_features = nn.Linear(dims.recall_channels, k)
         for projection in self.projections():
             nn.init.normal_(projection.weight, std=PROJ_INIT_STD, generator=generator)
             nn.init.zeros_(projection.bias)
@@ -158,6 +161,7 @@ class InputEncoder(nn.Module):
             self.item_dense,
             self.user_embedding,
             self.item_embedding,
+            self.recall_features,
         ]
 
     @property
@@ -166,13 +170,16 @@ class InputEncoder(nn.Module):
 
     @staticmethod
     def flat_width(dims: ModelDims) -> int:
-        """Width of `flat`: both dense blocks, both genre blocks and both pretrained vectors."""
-        return dims.user_dense + dims.item_dense + 2 * dims.genres + 2 * dims.embedding_dim
+        """Width of `flat`: both dense blocks, both genre blocks, both pretrained vectors, the recall features."""
+        return dims.user_dense + dims.item_dense + 2 * dims.genres + 2 * dims.embedding_dim + dims.recall_channels
 
     def flat(self, x: RankerInputs) -> torch.Tensor:
         """[B, flat_width] raw float features with the dense blocks standardised (for linear parts)."""
         user_std, item_std = self.standardizer(x.user_dense, x.item_dense)
-        return torch.cat([user_std, item_std, x.user_genres, x.item_genres, x.user_embedding, x.item_embedding], dim=1)
+        return torch.cat(
+            [user_std, item_std, x.user_genres, x.item_genres, x.user_embedding, x.item_embedding, x.recall_features],
+            dim=1,
+        )
 
     def forward(self, x: RankerInputs) -> list[torch.Tensor]:
         user_std, item_std = self.standardizer(x.user_dense, x.item_dense)
@@ -185,6 +192,7 @@ class InputEncoder(nn.Module):
             self.item_dense(item_std),
             self.user_embedding(x.user_embedding),
             self.item_embedding(x.item_embedding),
+            self.recall_features(x.recall_features),
         ]
 
 
@@ -213,9 +221,11 @@ class Ranker(nn.Module):
         item_dense: torch.Tensor,
         item_genres: torch.Tensor,
         item_embedding: torch.Tensor,
+        recall_features: torch.Tensor,
     ) -> torch.Tensor:
         x = RankerInputs(
-            user_dense, user_genres, user_embedding, recent_items, item_index, item_dense, item_genres, item_embedding
+            user_dense, user_genres, user_embedding, recent_items, item_index, item_dense, item_genres, item_embedding,
+            recall_features,
         )
         return torch.sigmoid(self.compute_logit(x))
 

@@ -7,14 +7,22 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from services.common.cf import CFModel
 from services.common.errors import BundleError
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CURRENT = "current"
+USER_STATES = {"served": "users.npz", "evaluation": "eval/users.npz"}
+"""Which user table a bundle is read with: "served" covers every rating `wren train` was given; "evaluation"
+covers only the training part of its split, so that served lists can be scored against the held-out part."""
 
 
 def resolve_bundle_dir(path: str | os.PathLike[str]) -> Path:
@@ -56,7 +64,7 @@ class UserTable:
     counters: float64 [m, len(USER_COUNTERS)]; genre_counts: float32 [m, G] positive interactions per
     genre; genre_rated / genre_rating_sum: float32 [m, G] ratings per genre and their sum;
     recent: int64 [m, R] recent positive item ids newest first, -1 padded; rated items of user i
-    are rated_ids[rated_indptr[i]:rated_indptr[i + 1]]; segment: int32 [m] index into segment names.
+    are rated_ids[rated_indptr[i]:rated_indptr[i + 1]], newest first; segment: int32 [m] index into segment names.
     """
 
     ids: np.ndarray
@@ -83,7 +91,10 @@ class UserTable:
 class Bundle:
     """One artifact bundle on disk; parts load lazily and are cached on the instance."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], user_state: str = "served") -> None:
+        if user_state not in USER_STATES:
+            raise BundleError(f"unknown user state {user_state!r}; expected one of {', '.join(USER_STATES)}")
+        self.user_state = user_state
         self.path = resolve_bundle_dir(path)
         manifest_path = self.path / MANIFEST
         try:
@@ -145,7 +156,7 @@ class Bundle:
 
     @cached_property
     def users(self) -> UserTable:
-        arrays = self._npz("users.npz")
+        arrays = self._npz(USER_STATES[self.user_state])
         return UserTable(segment_names=list(self.manifest["cold_start"]["segments"]), **arrays)
 
     @cached_property
@@ -166,6 +177,25 @@ class Bundle:
     def cold_start(self) -> dict:
         """{"segments": {name: [item ids]}, "popular": [item ids], "default_segment": name}."""
         return json.loads(self.file("coldstart.json").read_text())
+
+    @cached_property
+    def cf_model(self) -> CFModel:
+        """ALS item factors aligned with items.ids (zero rows for items the model never saw)."""
+        arrays = self._npz("cf.npz")
+        cf = self.manifest["cf"]
+        return CFModel(arrays["item_factors"], float(cf["regularization"]), float(cf["alpha"]))
+
+    @property
+    def cf_index_kind(self) -> str:
+        return str(self.manifest["cf"]["index_kind"])
+
+    @cached_property
+    def covisit(self) -> sparse.csr_matrix:
+        """CSR [n, n] co-visitation weights between item rows (row i: the neighbours of items.ids[i])."""
+        from scipy import sparse
+
+        parts = self._npz("covisit.npz")
+        return sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"]))
 
     def index_dir(self, kind: str) -> Path:
         return self.file(f"index/{kind}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +22,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     artifacts: str  # bundle directory or artifacts root holding `current`
+    user_state: Literal["served", "evaluation"] = "served"  # which user table to serve (bundle.USER_STATES)
     host: str = "0.0.0.0"
     port: int = 0  # 0 picks a free port (tests)
     metrics_port: int = 0  # 0 disables the /metrics listener

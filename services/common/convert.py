@@ -121,6 +121,7 @@ def candidates_to_proto(candidates: Candidates, index_version: str, cached: bool
     message.scores.extend(candidates.scores.tolist())
     message.source_masks.extend(candidates.source_masks.tolist())
     message.channels.extend(candidates.channels)
+    message.recall_features.CopyFrom(matrix_to_proto(candidates.recall_features))
     return message
 
 
@@ -130,4 +131,5 @@ def candidates_from_proto(message: recall_pb2.RecallResponse) -> Candidates:
         scores=np.asarray(message.scores, np.float32),
         source_masks=np.asarray(message.source_masks, np.uint32),
         channels=tuple(message.channels),
+        recall_features=matrix_from_proto(message.recall_features, "recall_features"),
     )

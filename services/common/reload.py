@@ -23,8 +23,9 @@ class BundleWatcher:
     service keeps serving the one it has. Watching a bundle directory (no `current`) does nothing."""
 
     def __init__(self, root: str | Path, current_version: str, on_bundle: OnBundle, service: str,
-                 interval: float = 5.0) -> None:
+                 interval: float = 5.0, user_state: str = "served") -> None:
         self.root = Path(root)
+        self.user_state = user_state
         self.version = current_version
         self.on_bundle = on_bundle
         self.service = service
@@ -55,7 +56,7 @@ class BundleWatcher:
         if path.name == self.version:
             return False
         try:
-            bundle = Bundle(path)
+            bundle = Bundle(path, self.user_state)
             await self.on_bundle(bundle)
         except Exception:  # noqa: BLE001 - keep serving the old bundle whatever went wrong
             log.exception("could not switch to bundle %s", path.name)

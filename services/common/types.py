@@ -13,8 +13,8 @@ class UserProfile:
 
     dense: float32 [len(USER_DENSE)]; genre_affinity: float32 [G] share of positives per genre;
     genre_ratings: float32 [G] per-genre rating deviation (schema.genre_rating_deviation);
-    recent_items: int64, newest first, positives only; rated_items: int64, unsorted, every item the user
-    interacted with; embedding: float32 [D] or None when no recent positive item has an embedding.
+    recent_items: int64, newest first, positives only; rated_items: int64, every item the user
+    interacted with, newest first; embedding: float32 [D] or None when no recent positive item has an embedding.
     """
 
     user_id: int
@@ -58,12 +58,20 @@ class Event:
 
 @dataclass(slots=True)
 class Candidates:
-    """Recall output, best first. Bit j of source_masks[i] says channels[j] proposed item_ids[i]."""
+    """Recall output, best first. Bit j of source_masks[i] says channels[j] proposed item_ids[i];
+    recall_features[i, j] is 1 / (1 + rank of item i in channel j's proposal), 0 where j did not propose it
+    (the ranking models take these as inputs)."""
 
     item_ids: np.ndarray  # int64 [n]
     scores: np.ndarray  # float32 [n]
     source_masks: np.ndarray  # uint32 [n]
     channels: tuple[str, ...]
+    recall_features: np.ndarray  # float32 [n, len(channels)]
+
+    @classmethod
+    def empty(cls, channels: tuple[str, ...]) -> Candidates:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels,
+                   np.zeros((0, len(channels)), np.float32))
 
     def __len__(self) -> int:
         return len(self.item_ids)

@@ -44,7 +44,7 @@ async def build_store(settings: FeatureSettings, bundle: Bundle) -> FeatureStore
 
 
 async def start(settings: FeatureSettings) -> tuple[GrpcService, FeatureCore, BundleWatcher]:
-    bundle = Bundle(settings.artifacts)
+    bundle = Bundle(settings.artifacts, settings.user_state)
     store = await build_store(settings, bundle)
     core = FeatureCore(store, UserKeyedCache("feature_user", settings.user_cache_size,
                                              settings.user_cache_ttl_seconds), settings.max_items)
@@ -74,7 +74,7 @@ async def start(settings: FeatureSettings) -> tuple[GrpcService, FeatureCore, Bu
         BUNDLE_INFO.labels("feature", fresh.bundle_version).set(1)
 
     interval = settings.reload_seconds if settings.backend == "memory" else 0
-    watcher = BundleWatcher(settings.artifacts, bundle.version, switch, "feature", interval)
+    watcher = BundleWatcher(settings.artifacts, bundle.version, switch, "feature", interval, settings.user_state)
     await service.mark_ready()
     watcher.start()
     return service, core, watcher

@@ -46,7 +46,8 @@ class UserState:
 
     counters: float64 [4] (count, sum, sum of squares, positives); genre_counts: float32 [G] positives
     per genre; genre_rated / genre_rating_sum: float32 [G] ratings per genre and their sum;
-    recent: positive item ids newest first (at most recent_len); rated: every interacted item id.
+    recent: positive item ids newest first (at most recent_len); rated: every interacted item id,
+    oldest first (a dict used as an ordered set: re-rating an item moves it to the end).
     """
 
     counters: np.ndarray
@@ -54,7 +55,7 @@ class UserState:
     genre_rated: np.ndarray
     genre_rating_sum: np.ndarray
     recent: list[int]
-    rated: set[int] = field(default_factory=set)
+    rated: dict[int, None] = field(default_factory=dict)
     segment: str = ""
     version: int = 0
     known: bool = True
@@ -114,7 +115,7 @@ class ProfileBuilder:
             genre_rated=users.genre_rated[row].astype(np.float32, copy=True),
             genre_rating_sum=users.genre_rating_sum[row].astype(np.float32, copy=True),
             recent=[int(i) for i in recent[recent >= 0]],
-            rated={int(i) for i in users.rated(row)},
+            rated=dict.fromkeys(int(i) for i in users.rated(row)[::-1]),
             segment=users.segment_names[int(users.segment[row])],
         )
 
@@ -128,7 +129,8 @@ class ProfileBuilder:
         lookup = lookup or self.lookup
         state.known = True
         state.version += 1
-        state.rated.add(event.item_id)
+        state.rated.pop(event.item_id, None)
+        state.rated[event.item_id] = None
         item_genres = lookup.genres(np.array([event.item_id], np.int64))[0]
         if event.type == "rating" and event.rating is not None:
             rating = float(event.rating)
@@ -153,7 +155,7 @@ class ProfileBuilder:
             genre_affinity=genre_affinity(state.genre_counts)[0],
             genre_ratings=genre_rating_deviation(state.genre_rated, state.genre_rating_sum, state.counters)[0],
             recent_items=recent,
-            rated_items=np.fromiter(state.rated, np.int64, len(state.rated)),
+            rated_items=np.fromiter(reversed(state.rated), np.int64, len(state.rated)),
             embedding=mean_vector(lookup.vectors(recent)) if len(recent) else None,
             bundle_version=self.bundle_version,
         )

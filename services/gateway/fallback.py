@@ -8,7 +8,8 @@ from services.common.bundle import Bundle
 
 
 class FallbackCatalog:
-    """Read from the bundle at start: per-segment popular lists (best first) and item display data."""
+    """Read from the bundle at start: per-segment popular lists (best first), item display data, and the
+    items each user of the bundle rated (so that no fallback list re-serves them while features are down)."""
 
     def __init__(self, bundle: Bundle) -> None:
         cold = bundle.cold_start
@@ -20,6 +21,21 @@ class FallbackCatalog:
         self.ids = items.ids
         self.titles = items.titles
         self.genres = [list(names[row.astype(bool)]) for row in items.genres]
+        self.users = bundle.users
+        self.recall_channels = list(bundle.schema.get("recall_channels", []))
+
+    def rated(self, user_id: int) -> np.ndarray:
+        """Items the bundle says `user_id` rated (empty for users it does not know)."""
+        row = self.users.row(user_id)
+        return self.users.rated(row) if row is not None else np.empty(0, np.int64)
+
+    def recall_features(self, n: int, channel: str = "segment") -> np.ndarray:
+        """[n, channels] recall features of a fallback list that `channel` ranked (the ranking models'
+        input when the recall tier could not answer)."""
+        features = np.zeros((n, len(self.recall_channels)), np.float32)
+        if channel in self.recall_channels:
+            features[:, self.recall_channels.index(channel)] = 1.0 / (1.0 + np.arange(n))
+        return features
 
     def popular_for(self, segment: str, exclude: np.ndarray, n: int) -> np.ndarray:
         """Up to n items of the segment's list (else the default one), minus `exclude`."""

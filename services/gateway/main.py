@@ -102,7 +102,7 @@ async def _tier(name: str, spec: str, settings: GatewaySettings) -> Tier:
 
 
 async def start(settings: GatewaySettings) -> Gateway:
-    bundle = Bundle(settings.artifacts)
+    bundle = Bundle(settings.artifacts, settings.user_state)
     tiers = {name: await _tier(name, getattr(settings, f"{name}_replicas"), settings) for name in TIER_SERVICES}
     recommender = Recommender(
         tiers["feature"].client, tiers["recall"].client, tiers["ranking"].client,

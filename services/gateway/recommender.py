@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from cachetools import LRUCache
 
 from services.common.caches import MISSING, MeteredCache, UserKeyedCache
+from services.common.convert import matrix_from_proto, matrix_to_proto
 from services.common.errors import InvalidArgument, NotFound, Unavailable
 from services.common.metrics import DEGRADED
 from services.common.validation import check_id, check_k
@@ -63,6 +65,8 @@ class RecommenderConfig:
     budget_seconds: float = 0.25  # default per-request deadline when the caller sets none
     ranking_reserve_seconds: float = 0.005  # kept back from the ranking hop for re-rank and reply
     max_genre_share: float = 0.5  # no genre may fill more than this share of a list
+    remembered_users: int = 100_000  # users whose relayed events this gateway remembers (see Recommender)
+    remembered_items: int = 1_000  # newest items remembered per user
 
 
 class Recommender:
@@ -82,6 +86,9 @@ class Recommender:
         self.cold_lists = cold_lists
         self.config = config
         self.model_version = ""  # newest ranking model seen; part of every cache key
+        # Items of events this gateway relayed, per user: excluded from every list even when the feature
+        # tier is down or has not applied the event yet (bounded: LRU over users, newest items per user).
+        self.relayed: LRUCache[int, dict[int, None]] = LRUCache(config.remembered_users)
 
     def deadline(self, timeout: float | None) -> float:
         budget = self.config.budget_seconds if timeout is None else min(timeout, 30.0)
@@ -105,9 +112,9 @@ class Recommender:
             if cold is not MISSING:
                 return cold.from_cache(user_id)
 
-        candidate_ids, recall_scores, sources = await self._candidates(user, key, deadline, reasons, served)
+        candidate_ids, recall_scores, sources, features = await self._candidates(user, key, deadline, reasons, served)
         items = await self._item_features(candidate_ids, key, deadline, reasons, served)
-        rank = await self._rank(user, items, key, deadline, reasons, served) if items is not None else None
+        rank = await self._rank(user, items, features, key, deadline, reasons, served) if items is not None else None
         result = self._assemble(user, k, candidate_ids, recall_scores, sources, items, rank, reasons, served)
         if not result.degraded:
             self.results.put(user_id, (k, self.model_version), result)
@@ -125,27 +132,31 @@ class Recommender:
         except UpstreamError as error:
             self._reraise_client_errors(error)
             reasons.append("features_unavailable")
-            return common_pb2.UserFeatures(user_id=user_id, known=False, segment=self.fallback.default_segment)
+            fallback = common_pb2.UserFeatures(user_id=user_id, known=False, segment=self.fallback.default_segment)
+            fallback.rated_items.extend(self._seen(user_id, np.empty(0, np.int64)).tolist())
+            return fallback
         served["feature"] = routed.replica
         return routed.response
 
     async def _candidates(self, user: common_pb2.UserFeatures, key: str, deadline: float, reasons: list[str],
-                          served: dict[str, str]) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+                          served: dict[str, str]) -> tuple[np.ndarray, np.ndarray, list[list[str]], np.ndarray]:
         try:
             routed = await self.recall.call("Recall", recall_pb2.RecallRequest(user=user, k=self.config.candidates),
                                             key, deadline)
         except UpstreamError as error:
             self._reraise_client_errors(error)
             reasons.append("recall_unavailable")
-            ids = self.fallback.popular_for(user.segment, np.asarray(user.rated_items, np.int64),
+            ids = self.fallback.popular_for(user.segment, self._seen(user.user_id, user.rated_items),
                                             self.config.candidates)
             scores = (1.0 / (1.0 + np.arange(len(ids)))).astype(np.float32)
-            return ids, scores, [["fallback_popular"]] * len(ids)
+            return ids, scores, [["fallback_popular"]] * len(ids), self.fallback.recall_features(len(ids))
         served["recall"] = routed.replica
         reply = routed.response
         channels = list(reply.channels)
         sources = [[name for bit, name in enumerate(channels) if mask >> bit & 1] for mask in reply.source_masks]
-        return np.asarray(reply.item_ids, np.int64), np.asarray(reply.scores, np.float32), sources
+        features = matrix_from_proto(reply.recall_features, "recall_features") if reply.HasField(
+            "recall_features") else self.fallback.recall_features(len(reply.item_ids), "")
+        return np.asarray(reply.item_ids, np.int64), np.asarray(reply.scores, np.float32), sources, features
 
     async def _item_features(self, ids: np.ndarray, key: str, deadline: float, reasons: list[str],
                              served: dict[str, str]) -> common_pb2.ItemFeatureBatch | None:
@@ -161,11 +172,12 @@ class Recommender:
         served.setdefault("feature", routed.replica)
         return routed.response
 
-    async def _rank(self, user: common_pb2.UserFeatures, items: common_pb2.ItemFeatureBatch, key: str,
-                    deadline: float, reasons: list[str], served: dict[str, str]) -> ranking_pb2.RankResponse | None:
+    async def _rank(self, user: common_pb2.UserFeatures, items: common_pb2.ItemFeatureBatch, features: np.ndarray,
+                    key: str, deadline: float, reasons: list[str],
+                    served: dict[str, str]) -> ranking_pb2.RankResponse | None:
+        request = ranking_pb2.RankRequest(user=user, items=items, recall_features=matrix_to_proto(features))
         try:
-            routed = await self.ranking.call("Rank", ranking_pb2.RankRequest(user=user, items=items), key,
-                                             deadline - self.config.ranking_reserve_seconds)
+            routed = await self.ranking.call("Rank", request, key, deadline - self.config.ranking_reserve_seconds)
         except UpstreamError as error:
             reasons.append("ranking_timeout" if error.code == "DEADLINE_EXCEEDED" else "ranking_unavailable")
             return None
@@ -179,7 +191,7 @@ class Recommender:
                   served: dict[str, str]) -> Recommendations:
         rank_scores = np.asarray(rank.scores, np.float32) if rank is not None else None
         final = rank_scores if rank_scores is not None else recall_scores
-        keep = unseen(ids, np.asarray(user.rated_items, np.int64))
+        keep = unseen(ids, self._seen(user.user_id, user.rated_items))
         order = [int(i) for i in np.argsort(-final, kind="stable") if keep[i]]
         titles, genres = self._display(ids, items)
         chosen = diversify(order, genres, k, self.config.max_genre_share)
@@ -243,6 +255,24 @@ class Recommender:
             served_by=served,
         )
 
+    def _seen(self, user_id: int, rated: np.ndarray | list[int]) -> np.ndarray:
+        """Every item `user_id` is known to have rated: `rated` (from the feature tier), the items the bundle
+        lists for the user and the items of events this gateway relayed."""
+        relayed = self.relayed.get(user_id)
+        parts = [np.asarray(rated, np.int64), self.fallback.rated(user_id)]
+        if relayed:
+            parts.append(np.fromiter(relayed, np.int64, len(relayed)))
+        return np.concatenate(parts)
+
+    def _remember(self, event: common_pb2.Event) -> None:
+        items = self.relayed.get(event.user_id)
+        if items is None:
+            items = self.relayed[event.user_id] = {}
+        items.pop(event.item_id, None)
+        items[event.item_id] = None
+        while len(items) > self.config.remembered_items:
+            del items[next(iter(items))]
+
     async def record_event(self, event: common_pb2.Event, timeout: float | None = None) -> int:
         check_id(event.user_id, "user_id")
         try:
@@ -252,6 +282,7 @@ class Recommender:
             raise Unavailable(f"the event could not be stored: {error.message}") from None
         finally:
             self.results.invalidate(event.user_id)
+        self._remember(event)
         return routed.response.user_version
 
     @staticmethod

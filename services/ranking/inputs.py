@@ -12,7 +12,8 @@ import numpy as np
 
 # name -> (dtype, trailing shape key); every input has a leading dynamic batch axis.
 # user_genres is the user's per-genre rating deviation (schema.genre_rating_deviation), item_genres the
-# item's multi-hot genres, *_embedding the pretrained item2vec/DeepWalk vectors (user = mean of recent).
+# item's multi-hot genres, *_embedding the pretrained item2vec/DeepWalk vectors (user = mean of recent),
+# recall_features the candidate's reciprocal rank in each recall channel (Candidates.recall_features).
 MODEL_INPUTS: dict[str, tuple[type, str]] = {
     "user_dense": (np.float32, "user_dense"),
     "user_genres": (np.float32, "genres"),
@@ -22,6 +23,7 @@ MODEL_INPUTS: dict[str, tuple[type, str]] = {
     "item_dense": (np.float32, "item_dense"),
     "item_genres": (np.float32, "genres"),
     "item_embedding": (np.float32, "embedding_dim"),
+    "recall_features": (np.float32, "recall_channels"),
 }
 MODEL_OUTPUT = "score"
 
@@ -55,6 +57,7 @@ def model_inputs(
     item_dense: np.ndarray,
     item_genres: np.ndarray,
     item_embedding: np.ndarray,
+    recall_features: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Named model inputs for a batch of B (user, item) pairs.
 
@@ -80,4 +83,5 @@ def model_inputs(
         "item_dense": rows(item_dense, np.float32),
         "item_genres": rows(item_genres, np.float32),
         "item_embedding": rows(item_embedding, np.float32),
+        "recall_features": rows(recall_features, np.float32),
     }

@@ -41,6 +41,7 @@ def schema_dims(bundle: Bundle) -> dict[str, int]:
         "genres": len(schema["genres"]),
         "embedding_dim": bundle.embedding_dim,
         "recent_len": int(schema["recent_len"]),
+        "recall_channels": len(schema["recall_channels"]),
     }
 
 

@@ -90,12 +90,16 @@ class Ranker:
     def version(self) -> str:
         return self.models.version
 
-    async def rank(self, profile: UserProfile, items: ItemBatch, model: str = "") -> RankResult:
+    async def rank(
+        self, profile: UserProfile, items: ItemBatch, model: str = "", recall_features: np.ndarray | None = None
+    ) -> RankResult:
         """Scores `items` for `profile` with `model` (by name) or with the user's A/B variant's model.
-        Raises InvalidArgument for an empty or oversized batch, widths that differ from the bundle schema,
-        NaN/inf features or an unknown model name. Candidate ids outside the vocabulary score as index 0."""
+        `recall_features` [n, recall channels] are the candidates' recall features (None: zeros, as for an
+        item no channel proposed). Raises InvalidArgument for an empty or oversized batch, widths that differ
+        from the bundle schema, NaN/inf features or an unknown model name. Candidate ids outside the
+        vocabulary score as index 0."""
         models = self.models
-        inputs = request_inputs(models, profile, items, self.options.max_batch)
+        inputs = request_inputs(models, profile, items, self.options.max_batch, recall_features)
         chosen, variant = choose(models, profile.user_id, model)
         started = time.perf_counter()
         if self._executor is None:
@@ -132,7 +136,9 @@ def choose(models: ModelSet, user_id: int, requested: str) -> tuple[OnnxModel, s
     return models.models[variant.model], variant.name
 
 
-def request_inputs(models: ModelSet, profile: UserProfile, items: ItemBatch, max_batch: int) -> dict[str, np.ndarray]:
+def request_inputs(
+    models: ModelSet, profile: UserProfile, items: ItemBatch, max_batch: int, recall_features: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Validated model inputs for one user and n candidates (the feature-to-input mapping training used)."""
     dims, n = models.dims, len(items.item_ids)
     if n == 0:
@@ -148,10 +154,13 @@ def request_inputs(models: ModelSet, profile: UserProfile, items: ItemBatch, max
         if vector.shape != (dims[key],):
             raise InvalidArgument(f"{field} has {vector.size} values; bundle {models.version} expects {dims[key]}")
         check_finite(vector, field)
+    if recall_features is None:
+        recall_features = np.zeros((n, dims["recall_channels"]), np.float32)
     for field, matrix, key in (
         ("items.dense", items.dense, "item_dense"),
         ("items.genres", items.genres, "genres"),
         ("items.embedding", items.embedding, "embedding_dim"),
+        ("recall_features", recall_features, "recall_channels"),
     ):
         if matrix.ndim != 2 or matrix.shape[1] != dims[key]:
             width = matrix.shape[1] if matrix.ndim == 2 else matrix.shape
@@ -172,4 +181,5 @@ def request_inputs(models: ModelSet, profile: UserProfile, items: ItemBatch, max
         item_dense=items.dense,
         item_genres=items.genres,
         item_embedding=items.embedding,
+        recall_features=recall_features,
     )

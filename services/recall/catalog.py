@@ -9,6 +9,7 @@ import numpy as np
 from scipy import sparse
 
 from services.common.bundle import Bundle
+from services.common.cf import CFModel
 from services.common.errors import InvalidArgument
 from services.recall.content import ContentSpace, content_neighbour_embeddings
 from services.recall.index.base import VectorIndex
@@ -21,7 +22,9 @@ class RecallCatalog:
 
     ids[i] is the item of row i; embeddings rows are L2-normalised (zero where has_embedding is false);
     content is the CSR [n, width] content matrix; popularity is float32 [n] (positive interactions in
-    training, 0 for items added since); popular and segments hold item ids, best first.
+    training, 0 for items added since); popular and segments hold item ids, best first. cf holds the ALS
+    item factors by row and cf_index searches them by inner product; covisit is the CSR [n, n] item-to-item
+    co-visitation graph by row. Items added since training have no factors and no co-visitation row.
     """
 
     ids: np.ndarray
@@ -36,6 +39,9 @@ class RecallCatalog:
     default_segment: str
     version: str
     neighbours_for_new_items: int = 10
+    cf: CFModel | None = None
+    cf_index: VectorIndex | None = None
+    covisit: sparse.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         self.row_of: dict[int, int] = {int(item): row for row, item in enumerate(self.ids)}
@@ -75,6 +81,9 @@ class RecallCatalog:
             default_segment=cold["default_segment"],
             version=bundle.version,
             neighbours_for_new_items=int(bundle.manifest["config"]["cold_start"]["content_neighbours"]),
+            cf=bundle.cf_model,
+            cf_index=load_index(bundle.cf_index_kind, bundle.file("index/cf"), bundle.manifest["cf"]["index"]),
+            covisit=bundle.covisit,
         )
 
     def popularity_weight(self, rows: np.ndarray, floor: float = 0.05) -> np.ndarray:

@@ -173,17 +173,82 @@ class SegmentChannel:
         return _keep(ids, _rank_scores(len(ids)), seen, depth)
 
 
+class CFChannel:
+    """Matrix factorisation: the user's ALS vector, folded in from every item they interacted with, against
+    the item factors in their own (inner-product) index."""
+
+    name = "cf"
+
+    def __init__(self, catalog: RecallCatalog) -> None:
+        self.catalog = catalog
+
+    def propose(self, user: UserProfile, depth: int, seen: SeenFilter) -> Proposal:
+        cf, index = self.catalog.cf, self.catalog.cf_index
+        if cf is None or index is None or len(user.rated_items) == 0:
+            return EMPTY
+        vector = cf.fold_in(self.catalog.rows(user.rated_items))
+        if vector is None or not np.any(vector):
+            return EMPTY
+        wanted = min(len(index), depth + len(seen))
+        ids, cosines = index.search(cf.query(vector)[None, :], wanted)
+        ids, scores = _keep(ids[0], cosines[0], seen, depth)
+        return ids, cf.inner_products(vector, scores)
+
+
+class CovisitChannel:
+    """Items co-rated with the user's newest interactions (rated close together in time by other users),
+    summed over the seeds with a recency decay."""
+
+    name = "covisit"
+
+    def __init__(self, catalog: RecallCatalog, seeds: int = 10, decay: float = 0.9) -> None:
+        self.catalog = catalog
+        self.seeds = seeds
+        self.decay = decay
+
+    def propose(self, user: UserProfile, depth: int, seen: SeenFilter) -> Proposal:
+        graph = self.catalog.covisit
+        if graph is None:
+            return EMPTY
+        rows = self.catalog.rows(user.rated_items[: self.seeds])
+        weights = self.decay ** np.arange(len(rows), dtype=np.float64)
+        usable = (rows >= 0) & (rows < graph.shape[0])
+        rows, weights = rows[usable], weights[usable]
+        if len(rows) == 0:
+            return EMPTY
+        neighbours = graph[rows]
+        per_entry = np.repeat(weights, np.diff(neighbours.indptr)) * neighbours.data
+        scores = np.bincount(neighbours.indices, weights=per_entry, minlength=graph.shape[1])
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) == 0:
+            return EMPTY
+        take = min(len(candidates), depth + len(seen))
+        top = candidates[np.argpartition(-scores[candidates], take - 1)[:take]]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return _keep(self.catalog.ids[top], scores[top].astype(np.float32), seen, depth)
+
+
 def _rank_scores(n: int) -> np.ndarray:
     """Scores for ranked lists without their own score: 1 / (1 + rank)."""
     return (1.0 / (1.0 + np.arange(n))).astype(np.float32)
 
 
-def default_channels(catalog: RecallCatalog, popularity_prior: float = 1.0) -> list[Channel]:
+CHANNELS = ("embedding", "item2item", "content", "popularity", "segment", "cf", "covisit")
+"""Every channel by name, in the order of Candidates.channels and of the ranking models' recall features."""
+
+
+def default_channels(
+    catalog: RecallCatalog, popularity_prior: float = 1.0, covisit_seeds: int = 10, covisit_decay: float = 0.9
+) -> list[Channel]:
     prior = PopularityPrior(catalog, strength=popularity_prior)
-    return [
+    channels: list[Channel] = [
         EmbeddingChannel(catalog, prior),
         ItemToItemChannel(catalog, prior=prior),
         ContentChannel(catalog, prior=prior),
         PopularityChannel(catalog),
         SegmentChannel(catalog),
+        CFChannel(catalog),
+        CovisitChannel(catalog, covisit_seeds, covisit_decay),
     ]
+    assert tuple(channel.name for channel in channels) == CHANNELS
+    return channels

@@ -17,27 +17,32 @@ def merge(
 
     Each channel first places its top round(quota * k) items; remaining places go to the best fused
     scores. The fused score of an item is sum over channels of weight / (RRF_K + rank); an item's
-    source mask has a bit for every channel that proposed it (whether or not its quota placed it).
+    source mask has a bit for every channel that proposed it (whether or not its quota placed it), and
+    its recall features hold 1 / (1 + rank) in every channel that proposed it (0 elsewhere).
     """
     channels = tuple(proposals)
     if not channels or k <= 0:
-        return Candidates(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels)
+        return Candidates.empty(channels)
     weights = weights or {}
-    all_ids, all_fused, all_bits, all_quota = [], [], [], []
-    for bit, name in enumerate(channels):
+    all_ids, all_ranks, all_channel, all_quota = [], [], [], []
+    for column, name in enumerate(channels):
         ids, _ = proposals[name]
         ranks = np.arange(len(ids), dtype=np.float64)
         all_ids.append(ids)
-        all_fused.append(weights.get(name, 1.0) / (RRF_K + 1.0 + ranks))
-        all_bits.append(np.full(len(ids), 1 << bit, np.uint32))
+        all_ranks.append(ranks)
+        all_channel.append(np.full(len(ids), column, np.int64))
         all_quota.append(ranks < round(quotas.get(name, 0.0) * k))
-    ids = np.concatenate(all_ids)
+    ids = np.concatenate(all_ids).astype(np.int64)
     if len(ids) == 0:
-        return Candidates(ids.astype(np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels)
+        return Candidates.empty(channels)
+    ranks, columns = np.concatenate(all_ranks), np.concatenate(all_channel)
+    channel_weights = np.array([weights.get(name, 1.0) for name in channels])
     unique, inverse = np.unique(ids, return_inverse=True)
-    fused = np.bincount(inverse, weights=np.concatenate(all_fused), minlength=len(unique))
+    fused = np.bincount(inverse, weights=channel_weights[columns] / (RRF_K + 1.0 + ranks), minlength=len(unique))
+    features = np.zeros((len(unique), len(channels)), np.float32)
+    features[inverse, columns] = 1.0 / (1.0 + ranks)
     masks = np.zeros(len(unique), np.uint32)
-    np.bitwise_or.at(masks, inverse, np.concatenate(all_bits))
+    np.bitwise_or.at(masks, inverse, (np.uint32(1) << columns.astype(np.uint32)).astype(np.uint32))
     placed = np.zeros(len(unique), bool)
     placed[inverse[np.concatenate(all_quota)]] = True
 
@@ -46,4 +51,4 @@ def merge(
     rest = by_score[~placed[by_score]]
     chosen = np.concatenate([quota_first, rest])[:k]
     chosen = chosen[np.argsort(-fused[chosen], kind="stable")]
-    return Candidates(unique[chosen], fused[chosen].astype(np.float32), masks[chosen], channels)
+    return Candidates(unique[chosen], fused[chosen].astype(np.float32), masks[chosen], channels, features[chosen])

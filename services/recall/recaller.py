@@ -11,7 +11,8 @@ from services.recall.catalog import RecallCatalog
 from services.recall.channels import Channel, Proposal, SeenFilter, default_channels
 from services.recall.merge import merge
 
-DEFAULT_QUOTAS = {"embedding": 0.3, "item2item": 0.2, "content": 0.15, "popularity": 0.2, "segment": 0.15}
+DEFAULT_QUOTAS = {"embedding": 0.1, "item2item": 0.1, "content": 0.05, "popularity": 0.15, "segment": 0.1, "cf": 0.3,
+                  "covisit": 0.2}
 MAX_K = 2000
 
 
@@ -37,7 +38,9 @@ class Recaller:
         config = bundle.manifest["config"]
         catalog = RecallCatalog.from_bundle(bundle, index_kind or config["index"]["kind"])
         prior = float(config.get("recall", {}).get("popularity_prior", 1.0))
-        return cls(catalog, default_channels(catalog, prior), recall.get("quotas"), **overrides)  # type: ignore[arg-type]
+        covisit = config.get("covisit", {})
+        channels = default_channels(catalog, prior, int(covisit.get("seeds", 10)), float(covisit.get("decay", 0.9)))
+        return cls(catalog, channels, recall.get("quotas"), **overrides)  # type: ignore[arg-type]
 
     @property
     def version(self) -> str:

@@ -8,14 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RankRequest(_message.Message):
-    __slots__ = ("user", "items", "model")
+    __slots__ = ("user", "items", "model", "recall_features")
     USER_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FEATURES_FIELD_NUMBER: _ClassVar[int]
     user: _common_pb2.UserFeatures
     items: _common_pb2.ItemFeatureBatch
     model: str
-    def __init__(self, user: _Optional[_Union[_common_pb2.UserFeatures, _Mapping]] = ..., items: _Optional[_Union[_common_pb2.ItemFeatureBatch, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
+    recall_features: _common_pb2.Matrix
+    def __init__(self, user: _Optional[_Union[_common_pb2.UserFeatures, _Mapping]] = ..., items: _Optional[_Union[_common_pb2.ItemFeatureBatch, _Mapping]] = ..., model: _Optional[str] = ..., recall_features: _Optional[_Union[_common_pb2.Matrix, _Mapping]] = ...) -> None: ...
 
 class RankResponse(_message.Message):
     __slots__ = ("scores", "model_name", "model_version", "variant")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from wren.v1 import common_pb2 as wren_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wren/v1/recall.proto\x12\x07wren.v1\x1a\x14wren/v1/common.proto\"?\n\rRecallRequest\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.wren.v1.UserFeatures\x12\t\n\x01k\x18\x02 \x01(\x05\"\x81\x01\n\x0eRecallResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x14\n\x0csource_masks\x18\x03 \x03(\r\x12\x10\n\x08\x63hannels\x18\x04 \x03(\t\x12\x15\n\rindex_version\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x06 \x01(\x08\"1\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\"O\n\x14SimilarItemsResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x15\n\rindex_version\x18\x03 \x01(\t\"\\\n\x0e\x41\x64\x64ItemRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06genres\x18\x03 \x03(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x0c\n\x04year\x18\x05 \x01(\x05\">\n\x0f\x41\x64\x64ItemResponse\x12\x17\n\x0fneighbours_used\x18\x01 \x01(\x05\x12\x12\n\nindex_size\x18\x02 \x01(\x03\x32\xd5\x01\n\rRecallService\x12\x39\n\x06Recall\x12\x16.wren.v1.RecallRequest\x1a\x17.wren.v1.RecallResponse\x12K\n\x0cSimilarItems\x12\x1c.wren.v1.SimilarItemsRequest\x1a\x1d.wren.v1.SimilarItemsResponse\x12<\n\x07\x41\x64\x64Item\x12\x17.wren.v1.AddItemRequest\x1a\x18.wren.v1.AddItemResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wren/v1/recall.proto\x12\x07wren.v1\x1a\x14wren/v1/common.proto\"?\n\rRecallRequest\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.wren.v1.UserFeatures\x12\t\n\x01k\x18\x02 \x01(\x05\"\xab\x01\n\x0eRecallResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x14\n\x0csource_masks\x18\x03 \x03(\r\x12\x10\n\x08\x63hannels\x18\x04 \x03(\t\x12\x15\n\rindex_version\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x06 \x01(\x08\x12(\n\x0frecall_features\x18\x07 \x01(\x0b\x32\x0f.wren.v1.Matrix\"1\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\"O\n\x14SimilarItemsResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x15\n\rindex_version\x18\x03 \x01(\t\"\\\n\x0e\x41\x64\x64ItemRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06genres\x18\x03 \x03(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x0c\n\x04year\x18\x05 \x01(\x05\">\n\x0f\x41\x64\x64ItemResponse\x12\x17\n\x0fneighbours_used\x18\x01 \x01(\x05\x12\x12\n\nindex_size\x18\x02 \x01(\x03\x32\xd5\x01\n\rRecallService\x12\x39\n\x06Recall\x12\x16.wren.v1.RecallRequest\x1a\x17.wren.v1.RecallResponse\x12K\n\x0cSimilarItems\x12\x1c.wren.v1.SimilarItemsRequest\x1a\x1d.wren.v1.SimilarItemsResponse\x12<\n\x07\x41\x64\x64Item\x12\x17.wren.v1.AddItemRequest\x1a\x18.wren.v1.AddItemResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECALLREQUEST']._serialized_start=55
   _globals['_RECALLREQUEST']._serialized_end=118
   _globals['_RECALLRESPONSE']._serialized_start=121
-  _globals['_RECALLRESPONSE']._serialized_end=250
-  _globals['_SIMILARITEMSREQUEST']._serialized_start=252
-  _globals['_SIMILARITEMSREQUEST']._serialized_end=301
-  _globals['_SIMILARITEMSRESPONSE']._serialized_start=303
-  _globals['_SIMILARITEMSRESPONSE']._serialized_end=382
-  _globals['_ADDITEMREQUEST']._serialized_start=384
-  _globals['_ADDITEMREQUEST']._serialized_end=476
-  _globals['_ADDITEMRESPONSE']._serialized_start=478
-  _globals['_ADDITEMRESPONSE']._serialized_end=540
-  _globals['_RECALLSERVICE']._serialized_start=543
-  _globals['_RECALLSERVICE']._serialized_end=756
+  _globals['_RECALLRESPONSE']._serialized_end=292
+  _globals['_SIMILARITEMSREQUEST']._serialized_start=294
+  _globals['_SIMILARITEMSREQUEST']._serialized_end=343
+  _globals['_SIMILARITEMSRESPONSE']._serialized_start=345
+  _globals['_SIMILARITEMSRESPONSE']._serialized_end=424
+  _globals['_ADDITEMREQUEST']._serialized_start=426
+  _globals['_ADDITEMREQUEST']._serialized_end=518
+  _globals['_ADDITEMRESPONSE']._serialized_start=520
+  _globals['_ADDITEMRESPONSE']._serialized_end=582
+  _globals['_RECALLSERVICE']._serialized_start=585
+  _globals['_RECALLSERVICE']._serialized_end=798
 # @@protoc_insertion_point(module_scope)

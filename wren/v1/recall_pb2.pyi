@@ -16,20 +16,22 @@ class RecallRequest(_message.Message):
     def __init__(self, user: _Optional[_Union[_common_pb2.UserFeatures, _Mapping]] = ..., k: _Optional[int] = ...) -> None: ...
 
 class RecallResponse(_message.Message):
-    __slots__ = ("item_ids", "scores", "source_masks", "channels", "index_version", "cached")
+    __slots__ = ("item_ids", "scores", "source_masks", "channels", "index_version", "cached", "recall_features")
     ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_MASKS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FEATURES_FIELD_NUMBER: _ClassVar[int]
     item_ids: _containers.RepeatedScalarFieldContainer[int]
     scores: _containers.RepeatedScalarFieldContainer[float]
     source_masks: _containers.RepeatedScalarFieldContainer[int]
     channels: _containers.RepeatedScalarFieldContainer[str]
     index_version: str
     cached: bool
-    def __init__(self, item_ids: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., source_masks: _Optional[_Iterable[int]] = ..., channels: _Optional[_Iterable[str]] = ..., index_version: _Optional[str] = ..., cached: _Optional[bool] = ...) -> None: ...
+    recall_features: _common_pb2.Matrix
+    def __init__(self, item_ids: _Optional[_Iterable[int]] = ..., scores: _Optional[_Iterable[float]] = ..., source_masks: _Optional[_Iterable[int]] = ..., channels: _Optional[_Iterable[str]] = ..., index_version: _Optional[str] = ..., cached: _Optional[bool] = ..., recall_features: _Optional[_Union[_common_pb2.Matrix, _Mapping]] = ...) -> None: ...
 
 class SimilarItemsRequest(_message.Message):
     __slots__ = ("item_id", "k")

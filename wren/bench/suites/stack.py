@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from services.common.bundle import Bundle
+from services.inprocess import build_pipeline
 from wren.bench import plots
-from wren.bench.inprocess import build_pipeline
 from wren.bench.loadgen import RunResult, closed_loop, open_loop
 from wren.bench.profiling import profile_requests
 from wren.bench.report import table

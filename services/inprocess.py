@@ -84,13 +84,17 @@ class InProcessPipeline:
             self.blas.restore_original_limits()
 
 
-async def build_pipeline(artifacts: str | Path, *, cached: bool = False) -> InProcessPipeline:
-    """The three tiers and the gateway core from one bundle; with cached=False every cache is off."""
-    bundle = Bundle(artifacts)
+async def build_pipeline(
+    artifacts: str | Path, *, cached: bool = False, user_state: str = "served"
+) -> InProcessPipeline:
+    """The three tiers and the gateway core from one bundle; with cached=False every cache is off.
+    user_state "evaluation" serves the bundle's training-part user table (see Bundle)."""
+    bundle = Bundle(artifacts, user_state)
     path = str(bundle.path)
 
     def settings(cls: type, tier: str) -> Any:
-        return load_settings(cls, artifacts=path, **({} if cached else UNCACHED.get(tier, {})))
+        uncached = {} if cached else UNCACHED.get(tier, {})
+        return load_settings(cls, artifacts=path, user_state=user_state, **uncached)
 
     feature = settings(FeatureSettings, "feature")
     blas = limit_blas_threads(feature.blas_threads)  # as every tier's `serve` does; undone by close()
@@ -108,7 +112,7 @@ async def build_pipeline(artifacts: str | Path, *, cached: bool = False) -> InPr
     tiers = {"feature": DirectTier("feature", FeatureServicer(feature_core)),
              "recall": DirectTier("recall", RecallServicer(recall_core)),
              "ranking": DirectTier("ranking", RankingServicer(ranker))}
-    gateway = load_settings(GatewaySettings, artifacts=path, feature_replicas="-", recall_replicas="-",
+    gateway = load_settings(GatewaySettings, artifacts=path, user_state=user_state, feature_replicas="-", recall_replicas="-",
                             ranking_replicas="-", **({} if cached else UNCACHED["gateway"]))
     recommender = Recommender(
         tiers["feature"], tiers["recall"], tiers["ranking"],  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Offline evaluation of top-K recommendation lists: split-agnostic metrics, baselines and reports."""
