@@ -112,8 +112,8 @@ async def build_pipeline(
     tiers = {"feature": DirectTier("feature", FeatureServicer(feature_core)),
              "recall": DirectTier("recall", RecallServicer(recall_core)),
              "ranking": DirectTier("ranking", RankingServicer(ranker))}
-    gateway = load_settings(GatewaySettings, artifacts=path, user_state=user_state, feature_replicas="-", recall_replicas="-",
-                            ranking_replicas="-", **({} if cached else UNCACHED["gateway"]))
+    gateway = load_settings(GatewaySettings, artifacts=path, user_state=user_state, feature_replicas="-",
+                            recall_replicas="-", ranking_replicas="-", **({} if cached else UNCACHED["gateway"]))
     recommender = Recommender(
         tiers["feature"], tiers["recall"], tiers["ranking"],  # type: ignore[arg-type]
         FallbackCatalog(bundle),

@@ -27,7 +27,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     bundle = Bundle(args.artifacts)
     config = config_from_dict(bundle.manifest["config"])
-    metrics = evaluate_bundle(bundle, load_dataset(args.data), config)
+    if args.target:
+        from pipeline.evaluate import served_metrics
+        from pipeline.evaluation.report import comparison_table
+
+        served = served_metrics(bundle, load_dataset(args.data), config, target=args.target, progress=not args.json)
+        print(json.dumps(served, indent=1) if args.json else comparison_table(served["systems"], served["k"]))
+        return 0
+    metrics = evaluate_bundle(bundle, load_dataset(args.data), config, progress=not args.json)
     if args.json:
         print(json.dumps(metrics, indent=1))
     else:
@@ -78,7 +85,7 @@ def _up(args: argparse.Namespace) -> int:
     resolve_bundle_dir(args.artifacts)  # fail fast, before any process starts
     config = StackConfig(artifacts=args.artifacts.resolve(), replicas=args.replicas, host=args.host,
                          grpc_port=args.grpc_port, http_port=args.http_port, redis_url=args.redis_url or "",
-                         state_dir=args.state_dir)
+                         state_dir=args.state_dir, env={"WREN_USER_STATE": args.user_state})
     return asyncio.run(run(config))
 
 
@@ -105,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--artifacts", type=Path, required=True, help="bundle directory or artifacts root")
     evaluate.add_argument("--data", type=Path, required=True, help="the dataset the bundle was trained on")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--target", default=None, metavar="URL",
+                          help="score the lists a running gateway serves over HTTP (start it with "
+                               "`wren up --user-state evaluation`) instead of the in-process serving code")
     evaluate.set_defaults(handler=_evaluate)
 
     serve = commands.add_parser(
@@ -132,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--http-port", type=int, default=8080, help="gateway HTTP port (default 8080; 0 = any free)")
     up.add_argument("--grpc-port", type=int, default=50051, help="gateway gRPC port (default 50051; 0 = any free)")
     up.add_argument("--host", default="127.0.0.1", help="address every process binds (default 127.0.0.1)")
+    up.add_argument("--user-state", choices=["served", "evaluation"], default="served",
+                    help="serve every rating (default) or the training part only, for `wren evaluate --target`")
     up.add_argument("--state-dir", type=Path, default=None,
                     help="where state.json, Prometheus targets and logs go (default ARTIFACTS/.wren-up)")
     up.set_defaults(handler=_up)

@@ -1,0 +1,111 @@
+"""The served list: never an already-rated item (normal and every fallback), and `wren evaluate` measures what
+the HTTP API returns."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from pipeline.config import config_from_dict
+from pipeline.data.loaders import load_dataset
+from pipeline.evaluate import bundle_split, served_metrics
+from pipeline.evaluation.served import served_lists, served_lists_http
+from services.common.bundle import Bundle
+from tests.test_stack_e2e import NO_GATEWAY_CACHES, http_base, start_stack
+
+pytestmark = [pytest.mark.e2e]
+
+
+def test_served_users_cover_every_rating_and_evaluation_users_the_training_part(
+    tiny_artifacts: Path, tiny_data: Path
+) -> None:
+    served, evaluation = Bundle(tiny_artifacts), Bundle(tiny_artifacts, "evaluation")
+    dataset = load_dataset(tiny_data)
+    split = bundle_split(served, dataset)
+    for table, ratings in ((served.users, dataset.ratings), (evaluation.users, split.train)):
+        by_user = ratings.groupby("user_id")["item_id"].apply(set)
+        assert set(table.ids.tolist()) == set(by_user.index)
+        for row, user in enumerate(table.ids.tolist()):
+            assert set(table.rated(row).tolist()) == by_user[user]
+    newest_first = dataset.ratings.sort_values(["user_id", "timestamp", "item_id"], ascending=[True, False, False])
+    order = newest_first.groupby("user_id")["item_id"].apply(list)
+    for row, user in enumerate(served.users.ids.tolist()):
+        assert served.users.rated(row).tolist() == order[user]
+
+
+async def _lists(base: str, users: list[int], k: int) -> dict[int, dict]:
+    async with aiohttp.ClientSession() as session:
+        async def one(user: int) -> tuple[int, dict]:
+            async with session.get(f"{base}/v1/recommendations?user_id={user}&k={k}") as response:
+                assert response.status == 200, await response.text()
+                return user, await response.json()
+        return dict(await asyncio.gather(*(one(u) for u in users)))
+
+
+def _assert_unrated(answers: dict[int, dict], bundle: Bundle, reason: str) -> None:
+    for user, body in answers.items():
+        row = bundle.users.row(user)
+        rated = set(bundle.users.rated(row).tolist()) if row is not None else set()
+        ids = [item["item_id"] for item in body["items"]]
+        assert ids and not set(ids) & rated, (reason, user, set(ids) & rated)
+        if reason:
+            assert reason in body["degraded_reason"], (reason, body["degraded_reason"])
+
+
+async def test_no_rated_item_is_served_to_any_user_even_with_tiers_down(
+    tiny_artifacts: Path, tmp_path: Path
+) -> None:
+    bundle = Bundle(tiny_artifacts)
+    users = bundle.users.ids.tolist()
+    stack = await start_stack(tiny_artifacts, tmp_path / "stack", 1, NO_GATEWAY_CACHES)
+    try:
+        base = http_base(stack)
+        _assert_unrated(await _lists(base, users, 20), bundle, "")
+        async with aiohttp.ClientSession() as session:  # an event's item is gone from the next list at once
+            user = users[0]
+            before = await _lists(base, [user], 20)
+            item = before[user]["items"][0]["item_id"]
+            async with session.post(f"{base}/v1/events", json={"user_id": user, "item_id": item, "type": "click"}):
+                pass
+            after = await _lists(base, [user], 20)
+            assert item not in [i["item_id"] for i in after[user]["items"]]
+        for tier, reason in (("ranking", "ranking_unavailable"), ("recall", "recall_unavailable"),
+                             ("feature", "features_unavailable")):
+            for member in stack.replicas(tier):
+                stack.signal(member.name, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            answers = await _lists(base, users, 20)
+            _assert_unrated(answers, bundle, reason)
+            assert item not in [i["item_id"] for i in answers[user]["items"]]  # remembered by the gateway
+    finally:
+        await stack.stop()
+
+
+async def test_evaluation_of_the_served_list_equals_what_the_http_api_returns(
+    tiny_artifacts: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    bundle = Bundle(tiny_artifacts)
+    dataset = load_dataset(tiny_data)
+    users = sorted(bundle_split(bundle, dataset).test["user_id"].unique().tolist())
+    stack = await start_stack(tiny_artifacts, tmp_path / "stack", 1, {**NO_GATEWAY_CACHES,
+                                                                       "WREN_USER_STATE": "evaluation"})
+    try:
+        base = http_base(stack)
+        over_http = await asyncio.to_thread(served_lists_http, base, users, 10)
+        in_process = await asyncio.to_thread(served_lists, bundle.path, users, 10)
+        assert over_http.keys() == in_process.keys()
+        for user in users:
+            np.testing.assert_array_equal(over_http[user], in_process[user])
+        config = config_from_dict(bundle.manifest["config"])
+        measured = await asyncio.to_thread(served_metrics, bundle, dataset, config, base)
+        recorded = bundle.manifest["metrics"]["served"]["systems"]
+        assert measured["systems"]["wren"] == pytest.approx(recorded["wren"])
+        assert measured["systems"]["wren"]["rated_items_served"] == 0
+        assert set(measured["systems"]) == {"wren", "popularity", "cooccurrence", "als", "bpr"}
+    finally:
+        await stack.stop()
