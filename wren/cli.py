@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -15,6 +16,8 @@ def _train(args: argparse.Namespace) -> int:
     from pipeline.train import train
 
     config = load_config(args.config, seed=args.seed)
+    if args.protocol:
+        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, protocol=args.protocol))
     train(args.data, args.out, config, progress=not args.quiet)
     return 0
 
@@ -105,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="artifacts root; the bundle lands in OUT/<version>")
     train.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config's)")
     train.add_argument("--config", type=Path, default=None, help="TOML file overriding training settings")
+    train.add_argument("--protocol", choices=["time", "random"], default=None,
+                       help="evaluation split: each user's newest 20%% (time, the default) or a seeded random 25%% "
+                            "(random, the public benchmark protocol); overrides [evaluation] protocol")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(handler=_train)
 
