@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline.cf import CFConfig
 from pipeline.covisit import CovisitConfig
+from pipeline.ease import EaseConfig
 from pipeline.embeddings import EmbeddingConfig
 
 
@@ -58,7 +59,7 @@ class EvaluationConfig:
     time_test_fraction: float = 0.2
     random_test_fraction: float = 0.25
     k: int = 10
-    baselines: tuple[str, ...] = ("popularity", "cooccurrence", "als", "bpr")
+    baselines: tuple[str, ...] = ("popularity", "cooccurrence", "als", "bpr", "ease")
     max_users: int = 0
 
     @property
@@ -85,7 +86,7 @@ class ContentConfig:
 class RankingConfig:
     models: tuple[str, ...] = ("deepfm", "widedeep", "ncf")
     default_model: str = "deepfm"
-    ranker_fraction: float = 0.3  # share of each user's training ratings the rankers' labels come from
+    ranker_fraction: float = 0.2  # share of each user's training ratings the rankers' labels come from
     validation_users: float = 0.15  # share of those users held out for early stopping and quota fitting
     candidates: int = 300  # recall candidates per user a ranker learns to order (hard negatives)
     random_negatives: int = 50  # random catalogue items per user (easy negatives)
@@ -121,6 +122,7 @@ class TrainConfig:
     cf: CFConfig = field(default_factory=CFConfig)
     cf_index: CFIndexConfig = field(default_factory=CFIndexConfig)
     covisit: CovisitConfig = field(default_factory=CovisitConfig)
+    ease: EaseConfig = field(default_factory=EaseConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def to_dict(self) -> dict[str, Any]:

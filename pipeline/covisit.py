@@ -54,12 +54,13 @@ def covisit_graph(ratings: pd.DataFrame, item_ids: np.ndarray, config: CovisitCo
     return top_per_row((scale @ graph @ scale).tocsr(), config.neighbours)
 
 
-def top_per_row(matrix: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
-    """The `keep` largest entries of each row (ties by column), as float32 CSR."""
+def top_per_row(matrix: sparse.csr_matrix, keep: int, by_magnitude: bool = False) -> sparse.csr_matrix:
+    """The `keep` largest entries of each row (largest in absolute value with `by_magnitude`; ties by column),
+    as float32 CSR."""
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     lengths = np.diff(indptr)
     rows = np.repeat(np.arange(matrix.shape[0]), lengths)
-    order = np.lexsort((indices, -data, rows))
+    order = np.lexsort((indices, -(np.abs(data) if by_magnitude else data), rows))
     rank = np.arange(len(order)) - np.repeat(indptr[:-1], lengths)
     kept = order[rank < keep]
     kept_rows = rows[kept]

@@ -181,7 +181,7 @@ def served_metrics(
     rows["wren"]["rated_items_served"] = int(sum(len(rated.get(u, set()) & set(ids.tolist()))
                                                  for u, ids in lists.items()))
     for baseline in fit_baselines(split.train, config.seed, config.threads, config.cf,
-                                  names=config.evaluation.baselines):
+                                  names=config.evaluation.baselines, ease=config.ease):
         rows[baseline.name] = list_metrics(baseline.recommend(users, k), relevant, k, catalog, popularity)
     best = max((name for name in rows if name != "wren"), key=lambda name: rows[name][f"ndcg_at_{k}"])
     ndcg = rows["wren"][f"ndcg_at_{k}"]

@@ -12,7 +12,7 @@ from services.gateway.rerank import diversify
 from services.recall.channels import CHANNELS, Proposal
 from services.recall.merge import merge
 
-PERSONAL = ("embedding", "item2item", "content", "cf", "covisit")
+PERSONAL = ("embedding", "item2item", "content", "cf", "covisit", "ease")
 
 
 def quota_grid() -> list[dict[str, float]]:
@@ -20,7 +20,7 @@ def quota_grid() -> list[dict[str, float]]:
     each mix goes to the popular-list channels."""
     grid = []
     for personal_share in (0.5, 0.7, 0.9):
-        for lead in ("cf", "covisit", None):
+        for lead in ("cf", "covisit", "ease", None):
             weights = {name: 1.0 for name in PERSONAL}
             if lead is not None:
                 weights[lead] = 3.0

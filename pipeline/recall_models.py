@@ -14,6 +14,7 @@ from pipeline.bundle_writer import BundleWriter
 from pipeline.cf import fit_als, interaction_matrix
 from pipeline.config import TrainConfig
 from pipeline.covisit import covisit_graph
+from pipeline.ease import ease_graph
 from services.common.bundle import UserTable
 from services.common.cf import CFModel
 from services.recall.catalog import RecallCatalog
@@ -25,13 +26,13 @@ from services.recall.index.factory import build_index
 @dataclass(frozen=True)
 class RecallModels:
     """items: statistics from the ratings; popular / segments: popular lists (item ids, best first);
-    cf: ALS item factors by item row; covisit: CSR [n, n] co-visitation graph by item row."""
+    cf: ALS item factors by item row; graphs: CSR [n, n] item-to-item graphs by item row (covisit, ease)."""
 
     items: features.ItemFeatures
     popular: list[int]
     segments: dict[str, list[int]]
     cf: CFModel
-    covisit: sparse.csr_matrix
+    graphs: dict[str, sparse.csr_matrix]
 
 
 def fit_recall_models(
@@ -49,7 +50,9 @@ def fit_recall_models(
     matrix = interaction_matrix(ratings, np.unique(ratings["user_id"].to_numpy(np.int64)), items.ids)
     _, item_factors = fit_als(matrix, config.cf, config.seed, config.threads)
     cf = CFModel(item_factors, config.cf.regularization, config.cf.alpha)
-    return RecallModels(items, popular, segments, cf, covisit_graph(ratings, items.ids, config.covisit))
+    graphs = {"covisit": covisit_graph(ratings, items.ids, config.covisit),
+              "ease": ease_graph(ratings, items.ids, config.ease)}
+    return RecallModels(items, popular, segments, cf, graphs)
 
 
 def cf_index(models: RecallModels, config: TrainConfig) -> VectorIndex:
@@ -89,16 +92,16 @@ def recall_catalog(
         neighbours_for_new_items=config.cold_start.content_neighbours,
         cf=models.cf,
         cf_index=cf_index(models, config),
-        covisit=models.covisit,
+        item_graphs=dict(models.graphs),
     )
 
 
 def save_recall_models(models: RecallModels, writer: BundleWriter, config: TrainConfig) -> dict:
-    """Writes cf.npz, covisit.npz and index/cf/; returns the manifest's "cf" entry."""
+    """Writes cf.npz, index/cf/ and graphs/<name>.npz; returns the manifest's "cf" entry."""
     writer.save_npz("cf.npz", item_factors=models.cf.item_factors)
-    graph = models.covisit
-    writer.save_npz("covisit.npz", data=graph.data, indices=graph.indices, indptr=graph.indptr,
-                    shape=np.array(graph.shape))
+    for name, graph in models.graphs.items():
+        writer.save_npz(f"graphs/{name}.npz", data=graph.data, indices=graph.indices, indptr=graph.indptr,
+                        shape=np.array(graph.shape))
     params = cf_index(models, config).save(writer.path("index/cf/"))
     return {"index_kind": config.cf_index.kind, "index": params, "factors": models.cf.factors,
             "regularization": models.cf.regularization, "alpha": models.cf.alpha}

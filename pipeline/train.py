@@ -162,6 +162,7 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
                 cold_report, segment_kind, index_params, ranking,
             )
             manifest["cf"] = cf_entry
+            manifest["item_graphs"] = sorted(served.graphs)
             manifest["recall"] = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
             writer.write_manifest(manifest)
         with steps.step("evaluating the served list on the test split"):

@@ -111,3 +111,22 @@ def test_candidate_ndcg_by_hand() -> None:
 
 def test_seen_filter_still_excludes_rated_items() -> None:
     assert SeenFilter(np.array([3, 1])).unseen(np.array([1, 2, 3])).tolist() == [False, True, False]
+
+
+def test_ease_weights_solve_the_ridge_regression_with_a_zero_diagonal() -> None:
+    from pipeline.ease import EaseConfig, ease_graph, ease_weights
+
+    matrix = sparse.random(60, 12, density=0.3, random_state=5, format="csr", dtype=np.float32)
+    matrix.data[:] = 1.0
+    kept, weights = ease_weights(matrix, EaseConfig(l2=5.0, min_count=1))
+    x = matrix[:, kept].toarray().astype(np.float64)
+    assert np.allclose(np.diag(weights), 0.0)
+    # each column j of B minimises |x_j - X b_j|^2 + l2 |b_j|^2 subject to b_jj = 0: check the optimality
+    # condition on the free coordinates (the gradient vanishes everywhere but at j)
+    gram = x.T @ x + 5.0 * np.eye(len(kept))
+    gradient = gram @ weights.astype(np.float64) - x.T @ x
+    off_diagonal = ~np.eye(len(kept), dtype=bool)
+    assert np.abs(gradient[off_diagonal]).max() < 1e-3
+    frame = ratings([(u, int(i) + 1, 0) for u, i in zip(*matrix.nonzero(), strict=True)])
+    graph = ease_graph(frame, np.arange(1, 13, dtype=np.int64), EaseConfig(l2=5.0, min_count=1, neighbours=3))
+    assert np.all(np.diff(graph.indptr) <= 3) and graph[0, 0] == 0

@@ -108,6 +108,6 @@ async def test_evaluation_of_the_served_list_equals_what_the_http_api_returns(
         recorded = bundle.manifest["metrics"]["served"]["systems"]
         assert measured["systems"]["wren"] == pytest.approx(recorded["wren"])
         assert measured["systems"]["wren"]["rated_items_served"] == 0
-        assert set(measured["systems"]) == {"wren", "popularity", "cooccurrence", "als", "bpr"}
+        assert set(measured["systems"]) == {"wren", "popularity", "cooccurrence", "als", "bpr", "ease"}
     finally:
         await stack.stop()

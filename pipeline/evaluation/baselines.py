@@ -12,9 +12,10 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from pipeline.cf import CFConfig, fit_als, interaction_matrix
+from pipeline.ease import EaseConfig, ease_weights
 from pipeline.evaluation.metrics import TopKLists
 
-BASELINE_NAMES = ("popularity", "cooccurrence", "als", "bpr")
+BASELINE_NAMES = ("popularity", "cooccurrence", "als", "bpr", "ease")
 BATCH_USERS = 256
 
 
@@ -33,6 +34,7 @@ Factorise = Callable[[sparse.csr_matrix], tuple[np.ndarray, np.ndarray]]
 
 _DEFAULT_CF = CFConfig()
 _DEFAULT_BPR = BPRConfig()
+_DEFAULT_EASE = EaseConfig()
 
 
 class Baseline(ABC):
@@ -134,6 +136,22 @@ def jaccard_similarity(seen: sparse.csr_matrix) -> sparse.csr_matrix:
     return sparse.csr_matrix((values, (cooccurrence.row, cooccurrence.col)), shape=shape)
 
 
+class EaseBaseline(Baseline):
+    """EASE with its full (untruncated) item-to-item weights: user scores X @ B over the items it keeps; the
+    others come after every kept item, by popularity."""
+
+    name = "ease"
+
+    def __init__(self, train: pd.DataFrame, config: EaseConfig) -> None:
+        super().__init__(train)
+        self.kept, self.weights = ease_weights(self.seen, config)
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        scores = np.tile(self.popularity - 1e9, (len(rows), 1))
+        scores[:, self.kept] = self.seen[rows][:, self.kept] @ self.weights
+        return scores
+
+
 class FactorBaseline(Baseline):
     """Scores user_factors @ item_factors.T of a matrix factorisation of the binary training interactions."""
 
@@ -177,6 +195,7 @@ def fit_baselines(
     cf: CFConfig = _DEFAULT_CF,
     bpr: BPRConfig = _DEFAULT_BPR,
     names: Sequence[str] = BASELINE_NAMES,
+    ease: EaseConfig = _DEFAULT_EASE,
 ) -> list[Baseline]:
     """The baselines `names` (each one of BASELINE_NAMES) fitted on `train`, in that order.
     Deterministic for a seed with threads=1."""
@@ -189,6 +208,8 @@ def fit_baselines(
             fitted.append(PopularityBaseline(train))
         elif name == "cooccurrence":
             fitted.append(CooccurrenceBaseline(train))
+        elif name == "ease":
+            fitted.append(EaseBaseline(train, ease))
         elif name == "als":
             fitted.append(FactorBaseline(train, "als", lambda matrix: fit_als(matrix, cf, seed, threads)))
         else:

@@ -189,12 +189,15 @@ class Bundle:
     def cf_index_kind(self) -> str:
         return str(self.manifest["cf"]["index_kind"])
 
-    @cached_property
-    def covisit(self) -> sparse.csr_matrix:
-        """CSR [n, n] co-visitation weights between item rows (row i: the neighbours of items.ids[i])."""
+    @property
+    def item_graph_names(self) -> list[str]:
+        return list(self.manifest.get("item_graphs", []))
+
+    def item_graph(self, name: str) -> sparse.csr_matrix:
+        """CSR [n, n] item-to-item weights between item rows (row i: what items.ids[i] gives the others)."""
         from scipy import sparse
 
-        parts = self._npz("covisit.npz")
+        parts = self._npz(f"graphs/{name}.npz")
         return sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"]))
 
     def index_dir(self, kind: str) -> Path:

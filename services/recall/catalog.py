@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -23,8 +23,8 @@ class RecallCatalog:
     ids[i] is the item of row i; embeddings rows are L2-normalised (zero where has_embedding is false);
     content is the CSR [n, width] content matrix; popularity is float32 [n] (positive interactions in
     training, 0 for items added since); popular and segments hold item ids, best first. cf holds the ALS
-    item factors by row and cf_index searches them by inner product; covisit is the CSR [n, n] item-to-item
-    co-visitation graph by row. Items added since training have no factors and no co-visitation row.
+    item factors by row and cf_index searches them by inner product; item_graphs are CSR [n, n] item-to-item
+    graphs by row ("covisit", "ease"). Items added since training have no factors and no graph row.
     """
 
     ids: np.ndarray
@@ -41,7 +41,7 @@ class RecallCatalog:
     neighbours_for_new_items: int = 10
     cf: CFModel | None = None
     cf_index: VectorIndex | None = None
-    covisit: sparse.csr_matrix | None = None
+    item_graphs: dict[str, sparse.csr_matrix] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.row_of: dict[int, int] = {int(item): row for row, item in enumerate(self.ids)}
@@ -83,7 +83,7 @@ class RecallCatalog:
             neighbours_for_new_items=int(bundle.manifest["config"]["cold_start"]["content_neighbours"]),
             cf=bundle.cf_model,
             cf_index=load_index(bundle.cf_index_kind, bundle.file("index/cf"), bundle.manifest["cf"]["index"]),
-            covisit=bundle.covisit,
+            item_graphs={name: bundle.item_graph(name) for name in bundle.item_graph_names},
         )
 
     def popularity_weight(self, rows: np.ndarray, floor: float = 0.05) -> np.ndarray:

@@ -195,19 +195,20 @@ class CFChannel:
         return ids, cf.inner_products(vector, scores)
 
 
-class CovisitChannel:
-    """Items co-rated with the user's newest interactions (rated close together in time by other users),
-    summed over the seeds with a recency decay."""
+class ItemGraphChannel:
+    """Items scored through an item-to-item graph of the catalog (`catalog.item_graphs[name]`): the sum of the
+    graph rows of the user's newest `seeds` interactions (all of them when None), weighted decay ** position.
+    "covisit" walks the co-visitation graph from the newest items; "ease" sums the EASE weights of everything
+    the user rated (a linear item-to-item model)."""
 
-    name = "covisit"
-
-    def __init__(self, catalog: RecallCatalog, seeds: int = 10, decay: float = 0.9) -> None:
+    def __init__(self, catalog: RecallCatalog, name: str, seeds: int | None = None, decay: float = 1.0) -> None:
         self.catalog = catalog
+        self.name = name
         self.seeds = seeds
         self.decay = decay
 
     def propose(self, user: UserProfile, depth: int, seen: SeenFilter) -> Proposal:
-        graph = self.catalog.covisit
+        graph = self.catalog.item_graphs.get(self.name)
         if graph is None:
             return EMPTY
         rows = self.catalog.rows(user.rated_items[: self.seeds])
@@ -233,7 +234,7 @@ def _rank_scores(n: int) -> np.ndarray:
     return (1.0 / (1.0 + np.arange(n))).astype(np.float32)
 
 
-CHANNELS = ("embedding", "item2item", "content", "popularity", "segment", "cf", "covisit")
+CHANNELS = ("embedding", "item2item", "content", "popularity", "segment", "cf", "covisit", "ease")
 """Every channel by name, in the order of Candidates.channels and of the ranking models' recall features."""
 
 
@@ -248,7 +249,8 @@ def default_channels(
         PopularityChannel(catalog),
         SegmentChannel(catalog),
         CFChannel(catalog),
-        CovisitChannel(catalog, covisit_seeds, covisit_decay),
+        ItemGraphChannel(catalog, "covisit", covisit_seeds, covisit_decay),
+        ItemGraphChannel(catalog, "ease"),
     ]
     assert tuple(channel.name for channel in channels) == CHANNELS
     return channels

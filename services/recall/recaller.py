@@ -11,8 +11,8 @@ from services.recall.catalog import RecallCatalog
 from services.recall.channels import Channel, Proposal, SeenFilter, default_channels
 from services.recall.merge import merge
 
-DEFAULT_QUOTAS = {"embedding": 0.1, "item2item": 0.1, "content": 0.05, "popularity": 0.15, "segment": 0.1, "cf": 0.3,
-                  "covisit": 0.2}
+DEFAULT_QUOTAS = {"embedding": 0.05, "item2item": 0.05, "content": 0.05, "popularity": 0.1, "segment": 0.1,
+                  "cf": 0.25, "covisit": 0.15, "ease": 0.25}
 MAX_K = 2000
 
 
