@@ -85,7 +85,7 @@ class ContentConfig:
 @dataclass(frozen=True)
 class RankingConfig:
     models: tuple[str, ...] = ("deepfm", "widedeep", "ncf")
-    default_model: str = "deepfm"
+    default_model: str = "auto"  # the model serving answers with; "auto": the best on validation NDCG
     ranker_fraction: float = 0.2  # share of each user's training ratings the rankers' labels come from
     validation_users: float = 0.15  # share of those users held out for early stopping and quota fitting
     candidates: int = 300  # recall candidates per user a ranker learns to order (hard negatives)

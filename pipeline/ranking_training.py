@@ -23,6 +23,7 @@ class RankingResult:
     entries: dict[str, dict] = field(default_factory=dict)
     baseline: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)  # name -> trained torch model (for training-time scoring)
+    default_model: str = ""  # the configured default, or the best on validation NDCG when it is "auto"
 
 
 def train_rankers(
@@ -76,6 +77,12 @@ def train_rankers(
                   f"{config.evaluation.k} over candidates {history.best_valid_ndcg:.4f}, ONNX parity {parity:.2e}",
                   flush=True)
 
+    wanted = config.ranking.default_model
+    if wanted == "auto":
+        wanted = max(result.entries, key=lambda name: result.entries[name]["valid_candidate_ndcg"])
+    elif wanted not in result.entries:
+        raise ValueError(f"ranking.default_model {wanted!r} is not among ranking.models {list(result.entries)}")
+    result.default_model = wanted
     baseline = train_baseline(fit.inputs, (fit.gain > 0).astype(np.float32), seed=config.seed)
     scale, logistic = baseline.named_steps["scale"], baseline.named_steps["lr"]
     result.baseline = {

@@ -123,7 +123,7 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
         with steps.step("training ranking models"):
             ranking = train_rankers(fit_rows, valid_rows, vectors, has_embedding, config, writer, progress)
         with steps.step("fitting recall quotas for the served list on validation users"):
-            model = ranking.models[config.ranking.default_model]
+            model = ranking.models[ranking.default_model]
             by_user = scores_by_user(valid_rows, predict(model, valid_rows.inputs))
             held = {int(u): g.to_numpy(np.int64) for u, g in labels.test[is_valid].groupby("user_id")["item_id"]}
             names = np.array(genres)
@@ -269,6 +269,6 @@ def _manifest(
         "indexes": index_params,
         "cold_start": {"kind": segment_kind, "segments": users.segment_names, "default_segment": coldstart.NEW_SEGMENT},
         "models": ranking.entries,
-        "default_model": config.ranking.default_model,
-        "signature": ranking.entries[config.ranking.default_model]["signature"],
+        "default_model": ranking.default_model,
+        "signature": ranking.entries[ranking.default_model]["signature"],
     }
