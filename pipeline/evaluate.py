@@ -19,6 +19,7 @@ from pipeline.evaluation.served import served_lists, served_lists_http
 from pipeline.ranking_data import snapshot_rows
 from pipeline.split import Split, make_split
 from services.common.bundle import Bundle
+from services.common.schema import recall_feature_width
 from services.feature.profiles import ProfileBuilder
 from services.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
 from services.recall.index.base import VectorIndex
@@ -38,7 +39,7 @@ def test_rows(bundle: Bundle, test: pd.DataFrame) -> TestRows:
     """Model inputs for test ratings from the bundle's training-time snapshot (what serving sees)."""
     items = bundle.items
     inputs, rows = snapshot_rows(test, bundle.users, items.ids, items.dense, items.genres, bundle.embeddings,
-                                 items.has_embedding, len(bundle.schema["recall_channels"]))
+                                 items.has_embedding, recall_feature_width(len(bundle.schema["recall_channels"])))
     labels = (rows["rating"].to_numpy() >= bundle.positive_threshold).astype(np.float32)
     return TestRows(inputs, labels)
 

@@ -11,6 +11,7 @@ import pandas as pd
 from pipeline.features import ItemFeatures
 from pipeline.ranking_data import assemble
 from services.common.bundle import UserTable
+from services.common.schema import recall_feature_width
 from services.feature.profiles import ProfileBuilder
 from services.recall.channels import Proposal
 from services.recall.merge import merge
@@ -61,7 +62,7 @@ def candidate_rows(
     rng = np.random.default_rng(seed)
     gains = held_out.assign(gain=1.0 + (held_out["rating"] >= threshold)).groupby("user_id")
     by_user = {int(u): (g["item_id"].to_numpy(np.int64), g["gain"].to_numpy(np.float32)) for u, g in gains}
-    channels = len(recaller.channels)
+    channels = recall_feature_width(len(recaller.channels))
     parts: dict[str, list[np.ndarray]] = {"user": [], "row": [], "item": [], "gain": [], "hard": [], "features": []}
     for user_id in sorted(by_user):
         row = users.row(user_id)

@@ -70,10 +70,11 @@ def test_merge_gives_each_candidate_its_rank_in_every_channel() -> None:
     proposals = {"a": (np.array([5, 6, 7]), np.ones(3, np.float32)), "b": (np.array([7, 8]), np.ones(2, np.float32))}
     merged = merge(proposals, {"a": 0.5, "b": 0.5}, 4)
     features = dict(zip(merged.item_ids.tolist(), merged.recall_features.tolist(), strict=True))
-    assert features[7] == pytest.approx([1 / 3, 1.0]) and features[5] == pytest.approx([1.0, 0.0])
-    assert features[8] == pytest.approx([0.0, 1 / 2])
+    # ranks, then scores over each channel's best (all ones here)
+    assert features[7] == pytest.approx([1 / 3, 1.0, 1.0, 1.0]) and features[5] == pytest.approx([1.0, 0.0, 1.0, 0.0])
+    assert features[8] == pytest.approx([0.0, 1 / 2, 0.0, 1.0])
     assert [merged.sources(i) for i in range(len(merged))] == [
-        [name for name, value in zip("ab", features[int(item)], strict=True) if value > 0]
+        [name for name, value in zip("ab", features[int(item)][:2], strict=True) if value > 0]
         for item in merged.item_ids
     ]
 

@@ -136,7 +136,7 @@ def _sample_inputs(bundle: Bundle) -> dict[str, np.ndarray]:
         "item_dense": rng.normal(size=(n, len(schema["item_dense"]))).astype(np.float32),
         "item_genres": rng.integers(0, 2, (n, genres)).astype(np.float32),
         "item_embedding": rng.normal(size=(n, dim)).astype(np.float32),
-        "recall_features": rng.random(size=(n, len(schema["recall_channels"]))).astype(np.float32),
+        "recall_features": rng.random(size=(n, 2 * len(schema["recall_channels"]))).astype(np.float32),
     }
 
 

@@ -52,5 +52,15 @@ def favourite_genres(affinity: np.ndarray, genres: list[str], top: int = 3) -> l
     order = np.argsort(-affinity, kind="stable")[:top]
     return [genres[i] for i in order if affinity[i] > 0]
 
+RECALL_FEATURES = ("rank", "score")
+"""Per recall channel, the features a candidate carries to ranking, in this order of column blocks: 1 / (1 + its
+rank in the channel's list) and its channel score over the channel's best score for that request (0 where the
+channel did not propose it)."""
+
+
+def recall_feature_width(channels: int) -> int:
+    return len(RECALL_FEATURES) * channels
+
+
 EVENT_TYPES = ("rating", "click", "view")
 POSITIVE_EVENT_TYPES = ("click",)  # implicit positives; ratings are positive at the bundle's threshold

@@ -59,19 +59,19 @@ class Event:
 @dataclass(slots=True)
 class Candidates:
     """Recall output, best first. Bit j of source_masks[i] says channels[j] proposed item_ids[i];
-    recall_features[i, j] is 1 / (1 + rank of item i in channel j's proposal), 0 where j did not propose it
-    (the ranking models take these as inputs)."""
+    recall_features[i] are item i's recall features (schema.RECALL_FEATURES blocks over the channels; the
+    ranking models take them as inputs)."""
 
     item_ids: np.ndarray  # int64 [n]
     scores: np.ndarray  # float32 [n]
     source_masks: np.ndarray  # uint32 [n]
     channels: tuple[str, ...]
-    recall_features: np.ndarray  # float32 [n, len(channels)]
+    recall_features: np.ndarray  # float32 [n, recall_feature_width(len(channels))]
 
     @classmethod
     def empty(cls, channels: tuple[str, ...]) -> Candidates:
         return cls(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels,
-                   np.zeros((0, len(channels)), np.float32))
+                   np.zeros((0, 2 * len(channels)), np.float32))
 
     def __len__(self) -> int:
         return len(self.item_ids)

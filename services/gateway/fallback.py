@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.common.bundle import Bundle
+from services.common.schema import recall_feature_width
 
 
 class FallbackCatalog:
@@ -32,9 +33,11 @@ class FallbackCatalog:
     def recall_features(self, n: int, channel: str = "segment") -> np.ndarray:
         """[n, channels] recall features of a fallback list that `channel` ranked (the ranking models'
         input when the recall tier could not answer)."""
-        features = np.zeros((n, len(self.recall_channels)), np.float32)
+        width = len(self.recall_channels)
+        features = np.zeros((n, recall_feature_width(width)), np.float32)
         if channel in self.recall_channels:
-            features[:, self.recall_channels.index(channel)] = 1.0 / (1.0 + np.arange(n))
+            column = self.recall_channels.index(channel)
+            features[:, column] = features[:, width + column] = 1.0 / (1.0 + np.arange(n))
         return features
 
     def popular_for(self, segment: str, exclude: np.ndarray, n: int) -> np.ndarray:

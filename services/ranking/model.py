@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from services.common.bundle import Bundle
 from services.common.errors import BundleError
+from services.common.schema import recall_feature_width
 from services.ranking.inputs import MODEL_INPUTS, MODEL_OUTPUT
 
 ORT_TYPES: dict[type, str] = {np.float32: "tensor(float)", np.int64: "tensor(int64)"}
@@ -41,7 +42,7 @@ def schema_dims(bundle: Bundle) -> dict[str, int]:
         "genres": len(schema["genres"]),
         "embedding_dim": bundle.embedding_dim,
         "recent_len": int(schema["recent_len"]),
-        "recall_channels": len(schema["recall_channels"]),
+        "recall_channels": recall_feature_width(len(schema["recall_channels"])),
     }
 
 
