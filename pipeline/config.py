@@ -91,10 +91,10 @@ class RankingConfig:
     candidates: int = 300  # recall candidates per user a ranker learns to order (hard negatives)
     random_negatives: int = 50  # random catalogue items per user (easy negatives)
     negatives_per_positive: int = 8  # pairs per positive and epoch (half hard, half random when possible)
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 1024
-    learning_rate: float = 1e-3
-    patience: int = 3
+    learning_rate: float = 3e-4  # validation NDCG over candidates, ml-latest-small: 0.199 at 1e-3, 0.206 here
+    patience: int = 4
     parity_rows: int = 1000
     parity_tolerance: float = 1e-4
 
