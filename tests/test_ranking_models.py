@@ -1,4 +1,4 @@
-"""Ranking models: shapes, training/early stopping, determinism, ONNX export + parity, and the LR baseline."""
+"""Ranking models: shapes, pairwise training/early stopping, determinism, ONNX export + parity, the LR baseline."""
 
 from __future__ import annotations
 
@@ -8,18 +8,24 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 from pipeline.models.baseline import flatten_inputs, predict_baseline, train_baseline
 from pipeline.models.dims import FeatureScaler, ModelDims
 from pipeline.models.export import ParityError, check_parity, export_onnx
 from pipeline.models.layers import id_table_init, masked_mean
+from pipeline.models.pairwise import PairwiseConfig, RankingHistory, candidate_ndcg, train_pairwise
 from pipeline.models.registry import MODEL_NAMES, build_model
-from pipeline.models.trainer import TrainerConfig, TrainHistory, predict, train_ranker
+from pipeline.models.trainer import predict
+from pipeline.ranking_candidates import CandidateRows
 from services.ranking.inputs import MODEL_INPUTS, MODEL_OUTPUT, model_inputs
 
 VOCAB, EMB, GENRES, RECENT = 200, 16, 8, 5
 FAST = {"epochs": 6, "batch_size": 256, "lr": 5e-3, "patience": 2, "progress": False}
+
+
+def candidate_rows(inputs: dict[str, np.ndarray], y: np.ndarray, users: np.ndarray) -> CandidateRows:
+    """The rows as one candidate list per user (every row a recall candidate, gain = label)."""
+    return CandidateRows(inputs, users, inputs["item_index"], y, np.ones(len(y), bool))
 
 
 def make_synthetic(
@@ -30,8 +36,9 @@ def make_synthetic(
     genres: int = GENRES,
     recent: int = RECENT,
     seed: int = 0,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Named model inputs for n (user, item) rows and 0/1 labels with a learnable signal.
+    rows_per_user: int = 4,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Named model inputs for n (user, item) rows, 0/1 labels with a learnable signal and each row's user.
 
     The label logit mixes item quality (visible as item mean rating), genre match user_genres . item_genres
     and taste match user_embedding . item_embedding (user vector = mean of recent items' vectors). The two
@@ -61,7 +68,7 @@ def make_synthetic(
         axis=1,
     )
 
-    users = max(n // 4, 10)
+    users = max(n // rows_per_user, 10)
     lengths = rng.integers(0, recent + 1, users)
     recent_index = rng.choice(vocab, size=(users, recent), p=popularity)
     recent_index[np.arange(recent)[None, :] >= lengths[:, None]] = 0
@@ -102,35 +109,34 @@ def make_synthetic(
         item_embedding=item_vec[i],
         recall_features=np.zeros((n, 3), np.float32),
     )
-    return inputs, y
+    return inputs, y, u.astype(np.int64)
 
 
 def take(inputs: dict[str, np.ndarray], rows: slice | np.ndarray) -> dict[str, np.ndarray]:
     return {name: array[rows] for name, array in inputs.items()}
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
-
-
 @pytest.fixture(scope="module")
 def data() -> dict:
-    inputs, y = make_synthetic(4000, seed=1)
-    splits = {"train": slice(0, 2800), "valid": slice(2800, 3400), "test": slice(3400, 4000)}
-    out = {name: (take(inputs, rows), y[rows]) for name, rows in splits.items()}
+    inputs, y, users = make_synthetic(4000, seed=1, rows_per_user=40)  # lists long enough to rank
+    bounds = {"train": (0, 2800), "valid": (2800, 3400), "test": (3400, 4000)}
+    out: dict = {}
+    for name, (start, end) in bounds.items():
+        rows = start + np.argsort(users[start:end], kind="stable")  # each user's rows together
+        out[name] = (take(inputs, rows), y[rows])
+        out[f"{name}_rows"] = candidate_rows(*out[name], users[rows])
     out["dims"] = ModelDims.from_inputs(inputs, VOCAB)
     out["scaler"] = FeatureScaler.fit(out["train"][0])
     return out
 
 
 @pytest.fixture(scope="module")
-def trained(data: dict) -> dict[str, tuple[torch.nn.Module, TrainHistory]]:
+def trained(data: dict) -> dict[str, tuple[torch.nn.Module, RankingHistory]]:
     """Each model trained briefly on the synthetic data (shared by the export, parity and AUC tests)."""
     out = {}
     for name in MODEL_NAMES:
         model = build_model(name, data["dims"], data["scaler"], seed=0)
-        history = train_ranker(model, *data["train"], *data["valid"], TrainerConfig(**FAST, seed=0))
+        history = train_pairwise(model, data["train_rows"], data["valid_rows"], PairwiseConfig(**FAST, seed=0))
         out[name] = (model, history)
     return out
 
@@ -199,33 +205,33 @@ def test_unknown_model_name_lists_choices(data: dict) -> None:
         build_model("xgboost", data["dims"], data["scaler"], seed=0)
 
 
-def test_training_lowers_loss_and_restores_best(data: dict) -> None:
+def test_training_raises_validation_ndcg_and_restores_best(data: dict) -> None:
     model = build_model("widedeep", data["dims"], data["scaler"], seed=0)
-    x_valid, y_valid = data["valid"]
-    before = log_loss(y_valid, predict(model, x_valid))
+    valid = data["valid_rows"]
+    before = candidate_ndcg(valid, predict(model, valid.inputs), 10)
     seen = []
-    config = TrainerConfig(epochs=8, batch_size=128, lr=2e-2, patience=8, progress=False)
-    history = train_ranker(model, *data["train"], *data["valid"], config, on_epoch=lambda e, h: seen.append(e))
+    config = PairwiseConfig(epochs=8, batch_size=128, lr=2e-2, patience=8, progress=False)
+    history = train_pairwise(model, data["train_rows"], valid, config, on_epoch=lambda e, h: seen.append(e))
     assert seen == list(range(1, history.epochs + 1))
-    assert history.best_epoch == int(np.argmin(history.valid_loss)) + 1
-    assert min(history.valid_loss) < before - 0.05
-    assert len(history.valid_auc) == history.epochs and history.seconds > 0
+    assert history.best_epoch == int(np.argmax(history.valid_ndcg)) + 1
+    assert max(history.valid_ndcg) > before + 0.05, (before, history.valid_ndcg)
+    assert len(history.train_loss) == history.epochs and history.seconds > 0
     # the weights left in the model are the best epoch's, not the last epoch's
-    assert log_loss(y_valid, predict(model, x_valid)) == pytest.approx(history.best_valid_loss, abs=1e-6)
+    assert candidate_ndcg(valid, predict(model, valid.inputs), 10) == pytest.approx(history.best_valid_ndcg, abs=1e-6)
     assert not model.training
 
 
 def test_early_stopping_stops_after_patience(data: dict) -> None:
     model = build_model("deepfm", data["dims"], data["scaler"], seed=0)
-    config = TrainerConfig(epochs=30, batch_size=128, lr=3e-2, patience=1, min_delta=0.0, progress=False)
-    history = train_ranker(model, *data["train"], *data["valid"], config)
-    assert history.stopped_early and history.epochs == history.best_epoch + 1 < 30
+    config = PairwiseConfig(epochs=30, batch_size=128, lr=3e-2, patience=1, progress=False)
+    history = train_pairwise(model, data["train_rows"], data["valid_rows"], config)
+    assert history.epochs == history.best_epoch + 1 < 30
 
 
 def test_same_seed_gives_identical_predictions(data: dict) -> None:
     def run() -> np.ndarray:
         model = build_model("ncf", data["dims"], data["scaler"], seed=7)
-        train_ranker(model, *data["train"], *data["valid"], TrainerConfig(**{**FAST, "epochs": 2}, seed=7))
+        train_pairwise(model, data["train_rows"], data["valid_rows"], PairwiseConfig(**{**FAST, "epochs": 2}, seed=7))
         return predict(model, data["test"][0])
 
     assert np.array_equal(run(), run())
@@ -267,8 +273,10 @@ def test_baseline_returns_probabilities(data: dict) -> None:
     assert p.shape == (len(data["test"][1]),) and np.all((p >= 0) & (p <= 1))
 
 
-def test_deepfm_beats_logistic_regression(trained: dict, data: dict) -> None:
-    x_test, y_test = data["test"]
-    lr_auc = roc_auc_score(y_test, predict_baseline(train_baseline(*data["train"], seed=0), x_test))
-    deep_auc = roc_auc_score(y_test, predict(trained["deepfm"][0], x_test))
-    assert deep_auc > lr_auc + 0.02, (deep_auc, lr_auc)
+def test_deepfm_ranks_each_users_list_better_than_logistic_regression(trained: dict, data: dict) -> None:
+    # within one user's list the user features are constant, so only the deep model's crosses (genre and taste
+    # match) can order it
+    test = data["test_rows"]
+    lr_ndcg = candidate_ndcg(test, predict_baseline(train_baseline(*data["train"], seed=0), test.inputs), 10)
+    deep_ndcg = candidate_ndcg(test, predict(trained["deepfm"][0], test.inputs), 10)
+    assert deep_ndcg > lr_ndcg + 0.02, (deep_ndcg, lr_ndcg)

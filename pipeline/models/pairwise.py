@@ -19,7 +19,7 @@ from pipeline.ranking_candidates import CandidateRows
 
 @dataclass
 class PairwiseConfig:
-    """Adam as in TrainerConfig; each epoch draws `negatives` pairs per positive row, half from the user's
+    """Adam (trainer.OptimiserSettings); each epoch draws `negatives` pairs per positive row, half from the user's
     hard negatives and half from their random ones (all hard when a user has no random rows). A pair's loss
     is gain(positive) * softplus(s_neg - s_pos): a liked item counts twice. Early stopping on the validation
     users' NDCG@`ndcg_k` over their recall candidates, after `patience` epochs without improvement."""
@@ -117,7 +117,7 @@ def train_pairwise(
     try:
         torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed)
-        optimizer = torch.optim.Adam(_param_groups(model, config), lr=config.lr)  # type: ignore[arg-type]
+        optimizer = torch.optim.Adam(_param_groups(model, config), lr=config.lr)
         logit = _logit_fn(model)
         best, best_state, stale = -1.0, None, 0
         for epoch in range(1, config.epochs + 1):
