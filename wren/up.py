@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -12,14 +13,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+log = logging.getLogger(__name__)
+
 TIERS = ("feature", "recall", "ranking")
 READY_TIMEOUT_SECONDS = 180.0
+PORT_ATTEMPTS = 3  # a free port can be taken by another process between free_port() and the child's bind
+BIND_FAILURES = ("Failed to bind to address", "Address already in use")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -80,21 +86,39 @@ class LocalStack:
         (config.directory / "logs").mkdir(parents=True, exist_ok=True)
         if config.redis_url:
             self._publish()
-        for tier in TIERS:
-            for index in range(1, config.replicas + 1):
-                member = Member(f"{tier}-{index}", tier, free_port(config.host), free_port(config.host))
-                self._spawn(member, self._tier_env(tier))
-        await asyncio.gather(*(self._wait_serving(m) for m in self.members))
-        gateway = Member("gateway", "gateway", config.grpc_port or free_port(config.host), free_port(config.host),
-                         http_port=config.http_port or free_port(config.host))
-        self._spawn(gateway, {
+        await asyncio.gather(*(
+            self._start_member(Member(f"{tier}-{index}", tier, 0, 0), lambda tier=tier: self._tier_env(tier))
+            for tier in TIERS for index in range(1, config.replicas + 1)
+        ))
+        gateway = Member("gateway", "gateway", 0, 0)
+        await self._start_member(gateway, lambda: {
             "WREN_HTTP_PORT": str(gateway.http_port),
             **{f"WREN_{tier.upper()}_REPLICAS": ",".join(f"{config.host}:{m.port}" for m in self.replicas(tier))
                for tier in TIERS},
         })
-        await self._wait_serving(gateway)
         await self._wait_http_ready(gateway)
         self.write_state()
+
+    async def _start_member(self, member: Member, env: Callable[[], dict[str, str]]) -> None:
+        """Spawns `member` on free ports and waits until it serves; when another process took one of its ports
+        first, it is started again on new ones (ports the config fixes are never changed)."""
+        config = self.config
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            fixed = member.tier == "gateway"
+            member.port = (config.grpc_port if fixed else 0) or free_port(config.host)
+            member.metrics_port = free_port(config.host)
+            if fixed:
+                member.http_port = config.http_port or free_port(config.host)
+            self._spawn(member, env())
+            try:
+                await self._wait_serving(member)
+                return
+            except RuntimeError:
+                if attempt == PORT_ATTEMPTS or not any(text in _tail(member.log) for text in BIND_FAILURES):
+                    raise
+                log.warning("%s could not bind its ports; starting it again on new ones", member.name)
+                self.members.remove(member)
+                del self.processes[member.name]
 
     def _tier_env(self, tier: str) -> dict[str, str]:
         if tier == "feature" and self.config.redis_url:
