@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline import coldstart, content, embeddings, features
 from pipeline.bundle_writer import BundleWriter, data_fingerprint, new_version
@@ -67,18 +66,15 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
                                 config.seed + 1)
             history = labels.train
             genres = features.genre_vocabulary(dataset.items)
+            items = features.item_features(split.train, dataset.items, genres, config.positive_threshold,
+                                           config.cold_start.popularity_half_life_days)
+            # the user tables read only the catalogue's genres from `items`
             eval_users, segment_kind = user_table(
-                split.train, _catalog_items(split.train, dataset, genres, config), dataset.users,
-                config.positive_threshold, config.recent_len,
+                split.train, items, dataset.users, config.positive_threshold, config.recent_len
             )
-            history_users = user_table(
-                history, _catalog_items(history, dataset, genres, config), dataset.users,
-                config.positive_threshold, config.recent_len,
-            )[0]
-            items = _catalog_items(split.train, dataset, genres, config)
+            history_users = user_table(history, items, dataset.users, config.positive_threshold, config.recent_len)[0]
             served_users = user_table(
-                dataset.ratings, _catalog_items(dataset.ratings, dataset, genres, config), dataset.users,
-                config.positive_threshold, config.recent_len,
+                dataset.ratings, items, dataset.users, config.positive_threshold, config.recent_len
             )[0]
             eval_users, history_users, served_users = align_segments(eval_users, history_users, served_users)
             space, content_matrix = content.build_content(
@@ -179,13 +175,6 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
         print(summary_table(manifest))
         print(f"bundle {version} written to {bundle_dir} (now {out_root / 'current'})")
     return TrainResult(bundle_dir, manifest)
-
-
-def _catalog_items(
-    ratings: pd.DataFrame, dataset: Dataset, genres: list[str], config: TrainConfig
-) -> features.ItemFeatures:
-    return features.item_features(ratings, dataset.items, genres, config.positive_threshold,
-                                  config.cold_start.popularity_half_life_days)
 
 
 def _item_table(items: features.ItemFeatures) -> ItemTable:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from services.common.schema import recall_feature_width
+
 
 @dataclass(slots=True)
 class UserProfile:
@@ -71,7 +73,7 @@ class Candidates:
     @classmethod
     def empty(cls, channels: tuple[str, ...]) -> Candidates:
         return cls(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels,
-                   np.zeros((0, 2 * len(channels)), np.float32))
+                   np.zeros((0, recall_feature_width(len(channels))), np.float32))
 
     def __len__(self) -> int:
         return len(self.item_ids)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,7 +134,7 @@ class Recommender:
             self._reraise_client_errors(error)
             reasons.append("features_unavailable")
             fallback = common_pb2.UserFeatures(user_id=user_id, known=False, segment=self.fallback.default_segment)
-            fallback.rated_items.extend(self._seen(user_id, np.empty(0, np.int64)).tolist())
+            fallback.rated_items.extend(self._seen(user_id, self.fallback.rated(user_id)).tolist())
             return fallback
         served["feature"] = routed.replica
         return routed.response
@@ -255,14 +256,12 @@ class Recommender:
             served_by=served,
         )
 
-    def _seen(self, user_id: int, rated: np.ndarray | list[int]) -> np.ndarray:
-        """Every item `user_id` is known to have rated: `rated` (from the feature tier), the items the bundle
-        lists for the user and the items of events this gateway relayed."""
+    def _seen(self, user_id: int, rated: np.ndarray | Sequence[int]) -> np.ndarray:
+        """`rated` (the feature tier's, or the bundle's when the feature tier is down) plus the items of events
+        this gateway relayed for `user_id`, which the feature tier may not have applied."""
+        rated = np.asarray(rated, np.int64)
         relayed = self.relayed.get(user_id)
-        parts = [np.asarray(rated, np.int64), self.fallback.rated(user_id)]
-        if relayed:
-            parts.append(np.fromiter(relayed, np.int64, len(relayed)))
-        return np.concatenate(parts)
+        return np.concatenate([rated, np.fromiter(relayed, np.int64, len(relayed))]) if relayed else rated
 
     def _remember(self, event: common_pb2.Event) -> None:
         items = self.relayed.get(event.user_id)

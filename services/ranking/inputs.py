@@ -13,7 +13,7 @@ import numpy as np
 # name -> (dtype, trailing shape key); every input has a leading dynamic batch axis.
 # user_genres is the user's per-genre rating deviation (schema.genre_rating_deviation), item_genres the
 # item's multi-hot genres, *_embedding the pretrained item2vec/DeepWalk vectors (user = mean of recent),
-# recall_features the candidate's reciprocal rank in each recall channel (Candidates.recall_features).
+# recall_features the candidate's rank and relative score in each recall channel (schema.RECALL_FEATURES).
 MODEL_INPUTS: dict[str, tuple[type, str]] = {
     "user_dense": (np.float32, "user_dense"),
     "user_genres": (np.float32, "genres"),
