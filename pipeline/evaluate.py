@@ -171,16 +171,16 @@ def served_metrics(
     if config.evaluation.max_users and len(users) > config.evaluation.max_users:
         users = np.sort(np.random.default_rng(config.seed).choice(users, config.evaluation.max_users, replace=False))
         relevant = {int(u): relevant[int(u)] for u in users}
-    if target:
-        lists = served_lists_http(target, users, k, progress=progress)
-    else:
-        lists = served_lists(bundle.path, users, k, progress=progress)
+    served = (served_lists_http(target, users, k, progress=progress) if target
+              else served_lists(bundle.path, users, k, progress=progress))
+    lists = served.lists
     popularity = interaction_counts(split.train)
     catalog = len(bundle.items.ids)
     rows = {"wren": list_metrics(lists, relevant, k, catalog, popularity)}
     rated = split.train.groupby("user_id")["item_id"].apply(lambda s: set(s.tolist()))
     rows["wren"]["rated_items_served"] = int(sum(len(rated.get(u, set()) & set(ids.tolist()))
                                                  for u, ids in lists.items()))
+    rows["wren"]["degraded_answers"] = served.degraded
     for baseline in fit_baselines(split.train, config.seed, config.threads, config.cf,
                                   names=config.evaluation.baselines, ease=config.ease):
         rows[baseline.name] = list_metrics(baseline.recommend(users, k), relevant, k, catalog, popularity)
