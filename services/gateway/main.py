@@ -47,7 +47,7 @@ class GatewaySettings(ServiceSettings):
     recall_timeout_ms: int = 100
     ranking_timeout_ms: int = 100
     candidates: int = 300
-    max_genre_share: float = 0.5
+    max_genre_share: float = RecommenderConfig.max_genre_share
     results_cache_size: int = 100_000
     results_cache_ttl_seconds: float = 10.0
     coldstart_cache_ttl_seconds: float = 60.0
