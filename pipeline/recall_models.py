@@ -17,6 +17,7 @@ from pipeline.covisit import covisit_graph
 from pipeline.ease import ease_graph
 from services.common.bundle import UserTable
 from services.common.cf import CFModel
+from services.common.item_graph import ItemGraph, SparseItemGraph
 from services.recall.catalog import RecallCatalog
 from services.recall.content import ContentSpace
 from services.recall.index.base import VectorIndex
@@ -26,13 +27,13 @@ from services.recall.index.factory import build_index
 @dataclass(frozen=True)
 class RecallModels:
     """items: statistics from the ratings; popular / segments: popular lists (item ids, best first);
-    cf: ALS item factors by item row; graphs: CSR [n, n] item-to-item graphs by item row (covisit, ease)."""
+    cf: ALS item factors by item row; graphs: item-to-item graphs by item row (covisit, ease)."""
 
     items: features.ItemFeatures
     popular: list[int]
     segments: dict[str, list[int]]
     cf: CFModel
-    graphs: dict[str, sparse.csr_matrix]
+    graphs: dict[str, ItemGraph]
 
 
 def fit_recall_models(
@@ -50,7 +51,7 @@ def fit_recall_models(
     matrix = interaction_matrix(ratings, np.unique(ratings["user_id"].to_numpy(np.int64)), items.ids)
     _, item_factors = fit_als(matrix, config.cf, config.seed, config.threads)
     cf = CFModel(item_factors, config.cf.regularization, config.cf.alpha)
-    graphs = {"covisit": covisit_graph(ratings, items.ids, config.covisit),
+    graphs = {"covisit": SparseItemGraph(covisit_graph(ratings, items.ids, config.covisit)),
               "ease": ease_graph(ratings, items.ids, config.ease)}
     return RecallModels(items, popular, segments, cf, graphs)
 
@@ -100,8 +101,7 @@ def save_recall_models(models: RecallModels, writer: BundleWriter, config: Train
     """Writes cf.npz, index/cf/ and graphs/<name>.npz; returns the manifest's "cf" entry."""
     writer.save_npz("cf.npz", item_factors=models.cf.item_factors)
     for name, graph in models.graphs.items():
-        writer.save_npz(f"graphs/{name}.npz", data=graph.data, indices=graph.indices, indptr=graph.indptr,
-                        shape=np.array(graph.shape))
+        writer.save_npz(f"graphs/{name}.npz", **graph.arrays())
     params = cf_index(models, config).save(writer.path("index/cf/"))
     return {"index_kind": config.cf_index.kind, "index": params, "factors": models.cf.factors,
             "regularization": models.cf.regularization, "alpha": models.cf.alpha}

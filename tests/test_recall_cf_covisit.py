@@ -116,6 +116,7 @@ def test_seen_filter_still_excludes_rated_items() -> None:
 
 def test_ease_weights_solve_the_ridge_regression_with_a_zero_diagonal() -> None:
     from pipeline.ease import EaseConfig, ease_graph, ease_weights
+    from services.common.item_graph import DenseItemGraph, SparseItemGraph
 
     matrix = sparse.random(60, 12, density=0.3, random_state=5, format="csr", dtype=np.float32)
     matrix.data[:] = 1.0
@@ -129,5 +130,13 @@ def test_ease_weights_solve_the_ridge_regression_with_a_zero_diagonal() -> None:
     off_diagonal = ~np.eye(len(kept), dtype=bool)
     assert np.abs(gradient[off_diagonal]).max() < 1e-3
     frame = ratings([(u, int(i) + 1, 0) for u, i in zip(*matrix.nonzero(), strict=True)])
-    graph = ease_graph(frame, np.arange(1, 13, dtype=np.int64), EaseConfig(l2=5.0, min_count=1, neighbours=3))
-    assert np.all(np.diff(graph.indptr) <= 3) and graph[0, 0] == 0
+    ids = np.arange(1, 13, dtype=np.int64)
+    dense = ease_graph(frame, ids, EaseConfig(l2=5.0, min_count=1))
+    assert isinstance(dense, DenseItemGraph) and np.array_equal(dense.weights, weights)
+    user = matrix[0].indices  # the item rows user 0 interacted with: their scores are X_u B
+    expected = np.zeros(12)
+    expected[kept] = x[0] @ weights
+    assert np.allclose(dense.scores(user, np.ones(len(user))), expected, atol=1e-5)
+    top = ease_graph(frame, ids, EaseConfig(l2=5.0, min_count=1, dense_items=0, neighbours=3))
+    assert isinstance(top, SparseItemGraph)
+    assert np.all(np.diff(top.matrix.indptr) <= 3) and top.matrix[0, 0] == 0

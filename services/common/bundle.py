@@ -15,7 +15,7 @@ from services.common.cf import CFModel
 from services.common.errors import BundleError
 
 if TYPE_CHECKING:
-    from scipy import sparse
+    from services.common.item_graph import ItemGraph
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -193,12 +193,11 @@ class Bundle:
     def item_graph_names(self) -> list[str]:
         return list(self.manifest.get("item_graphs", []))
 
-    def item_graph(self, name: str) -> sparse.csr_matrix:
-        """CSR [n, n] item-to-item weights between item rows (row i: what items.ids[i] gives the others)."""
-        from scipy import sparse
+    def item_graph(self, name: str) -> ItemGraph:
+        """Item-to-item weights between item rows (row i: what items.ids[i] gives the others)."""
+        from services.common.item_graph import item_graph_from_arrays
 
-        parts = self._npz(f"graphs/{name}.npz")
-        return sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"]))
+        return item_graph_from_arrays(self._npz(f"graphs/{name}.npz"))
 
     def index_dir(self, kind: str) -> Path:
         return self.file(f"index/{kind}")

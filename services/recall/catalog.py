@@ -11,6 +11,7 @@ from scipy import sparse
 from services.common.bundle import Bundle
 from services.common.cf import CFModel
 from services.common.errors import InvalidArgument
+from services.common.item_graph import ItemGraph
 from services.recall.content import ContentSpace, content_neighbour_embeddings
 from services.recall.index.base import VectorIndex
 from services.recall.index.factory import load_index
@@ -23,8 +24,8 @@ class RecallCatalog:
     ids[i] is the item of row i; embeddings rows are L2-normalised (zero where has_embedding is false);
     content is the CSR [n, width] content matrix; popularity is float32 [n] (positive interactions in
     training, 0 for items added since); popular and segments hold item ids, best first. cf holds the ALS
-    item factors by row and cf_index searches them by inner product; item_graphs are CSR [n, n] item-to-item
-    graphs by row ("covisit", "ease"). Items added since training have no factors and no graph row.
+    item factors by row and cf_index searches them by inner product; item_graphs are item-to-item graphs
+    by row ("covisit", "ease"). Items added since training have no factors and no graph row.
     """
 
     ids: np.ndarray
@@ -41,7 +42,7 @@ class RecallCatalog:
     neighbours_for_new_items: int = 10
     cf: CFModel | None = None
     cf_index: VectorIndex | None = None
-    item_graphs: dict[str, sparse.csr_matrix] = field(default_factory=dict)
+    item_graphs: dict[str, ItemGraph] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.row_of: dict[int, int] = {int(item): row for row, item in enumerate(self.ids)}

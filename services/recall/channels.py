@@ -213,13 +213,11 @@ class ItemGraphChannel:
             return EMPTY
         rows = self.catalog.rows(user.rated_items[: self.seeds])
         weights = self.decay ** np.arange(len(rows), dtype=np.float64)
-        usable = (rows >= 0) & (rows < graph.shape[0])
+        usable = (rows >= 0) & (rows < graph.n)
         rows, weights = rows[usable], weights[usable]
         if len(rows) == 0:
             return EMPTY
-        neighbours = graph[rows]
-        per_entry = np.repeat(weights, np.diff(neighbours.indptr)) * neighbours.data
-        scores = np.bincount(neighbours.indices, weights=per_entry, minlength=graph.shape[1])
+        scores = graph.scores(rows, weights)
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) == 0:
             return EMPTY
