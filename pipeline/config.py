@@ -88,6 +88,7 @@ class RankingConfig:
     default_model: str = "auto"  # the model serving answers with; "auto": the best on validation NDCG
     ranker_fraction: float = 0.2  # share of each user's training ratings the rankers' labels come from
     validation_users: float = 0.15  # share of those users held out for early stopping and quota fitting
+    folds: int = 4  # cross-fitting: each fold's candidates come from recall models fitted without its labels
     candidates: int = 300  # recall candidates per user a ranker learns to order (hard negatives)
     random_negatives: int = 50  # random catalogue items per user (easy negatives)
     negatives_per_positive: int = 8  # pairs per positive and epoch (half hard, half random when possible)
@@ -95,6 +96,7 @@ class RankingConfig:
     batch_size: int = 1024
     learning_rate: float = 3e-4  # validation NDCG over candidates, ml-latest-small: 0.199 at 1e-3, 0.206 here
     patience: int = 4
+    prior: bool = True  # each ranker starts from the best recall channel's order (pipeline.models.prior)
     parity_rows: int = 1000
     parity_tolerance: float = 1e-4
 

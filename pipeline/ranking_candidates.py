@@ -37,6 +37,14 @@ class CandidateRows:
         return CandidateRows({name: np.ascontiguousarray(v[mask]) for name, v in self.inputs.items()},
                              self.users[mask], self.items[mask], self.gain[mask], self.hard[mask])
 
+    @staticmethod
+    def concat(parts: list[CandidateRows]) -> CandidateRows:
+        """The rows of `parts` (of disjoint users), users ascending."""
+        joined = CandidateRows({name: np.concatenate([p.inputs[name] for p in parts]) for name in parts[0].inputs},
+                               *(np.concatenate([getattr(p, f) for p in parts]) for f in ("users", "items", "gain",
+                                                                                         "hard")))
+        return joined.take(np.argsort(joined.users, kind="stable"))
+
     def groups(self) -> np.ndarray:
         """[G + 1] offsets: rows of the g-th user are offsets[g]:offsets[g + 1]."""
         return np.flatnonzero(np.r_[True, self.users[1:] != self.users[:-1], True])

@@ -12,9 +12,11 @@ from pipeline.config import TrainConfig
 from pipeline.models.baseline import train_baseline
 from pipeline.models.dims import FeatureScaler, ModelDims
 from pipeline.models.export import check_parity, export_onnx
-from pipeline.models.pairwise import PairwiseConfig, RankingHistory, train_pairwise
+from pipeline.models.pairwise import PairwiseConfig, RankingHistory, sample_pairs, train_pairwise
+from pipeline.models.prior import PriorRanker, best_prior_column, fit_prior_scale
 from pipeline.models.registry import build_model
 from pipeline.ranking_candidates import CandidateRows
+from services.recall.channels import CHANNELS
 
 
 @dataclass
@@ -52,8 +54,11 @@ def train_rankers(
         progress=progress,
     )
     result = RankingResult()
+    prior = _prior(fit, valid, config) if config.ranking.prior else None
     for name in config.ranking.models:
         model = build_model(name, dims, scaler, pretrained=pretrained, seed=config.seed)
+        if prior is not None:
+            model = PriorRanker(model, prior["column"], prior["initial_scale"])
         history = train_pairwise(model, fit, valid, trainer)
         relative = f"models/{name}.onnx"
         sample = {key: value[:8] for key, value in parity_inputs.items()}
@@ -64,7 +69,8 @@ def train_rankers(
         result.entries[name] = {
             "file": relative,
             "signature": signature,
-            "objective": "pairwise: held-out items over recall candidates and random items (liked x2)",
+            "objective": "pairwise: held-out items over recall candidates and random items (liked x2)"
+                         + (f", from the {prior['channel']} channel's order" if prior else ""),
             "parity_max_abs_diff": parity,
             "parity_rows": int(len(parity_rows)),
             "best_epoch": history.best_epoch,
@@ -72,6 +78,9 @@ def train_rankers(
             "valid_candidate_ndcg": history.best_valid_ndcg,
             "train_seconds": round(history.seconds, 2),
         }
+        if prior is not None:
+            result.entries[name]["prior"] = {**prior, "scale": float(model.scale.detach()),
+                                             "initial_valid_candidate_ndcg": history.initial_ndcg}
         if progress:
             print(f"    {name}: best epoch {history.best_epoch}/{history.epochs}, validation NDCG@"
                   f"{config.evaluation.k} over candidates {history.best_valid_ndcg:.4f}, ONNX parity {parity:.2e}",
@@ -95,3 +104,13 @@ def train_rankers(
     }
     writer.save_json("baseline.json", result.baseline)
     return result
+
+
+def _prior(fit: CandidateRows, valid: CandidateRows, config: TrainConfig) -> dict:
+    """The recall score feature each ranker starts from: the channel that orders the validation users'
+    candidates best, at the scale that fits the training pairs best."""
+    channels = len(CHANNELS)
+    column, ndcg = best_prior_column(valid, range(channels, 2 * channels), config.evaluation.k)
+    pairs = sample_pairs(fit, config.ranking.negatives_per_positive, np.random.default_rng(config.seed))
+    return {"channel": CHANNELS[column - channels], "column": column, "valid_candidate_ndcg": ndcg,
+            "initial_scale": fit_prior_scale(fit, column, pairs)}

@@ -39,6 +39,10 @@ def summary_table(manifest: dict) -> str:
                      f"{entry.get('valid_candidate_ndcg', float('nan')):>18.4f}")
     baseline = metrics["baseline"]
     lines.append(f"{'logistic regression':<28}{baseline['auc']:>11.4f}{baseline['logloss']:>10.4f}")
+    prior = manifest["models"][manifest["default_model"]].get("prior")
+    if prior:
+        lines.append(f"the rankers start from the {prior['channel']} channel's order (validation candidate NDCG "
+                     f"{prior['valid_candidate_ndcg']:.4f}), scale {prior['scale']:.2f}")
     lines.append("")
     ks = sorted({int(key.split('_')[-1]) for values in metrics["recall"].values() for key in values})
     header = "".join(f"{'R@' + str(k):>9}" for k in ks)
@@ -58,10 +62,10 @@ def plot_training(histories: dict, path: Path) -> None:
     for name, history in histories.items():
         epochs = range(1, history.epochs + 1)
         axes[0].plot(epochs, history.train_loss, label=name)
-        axes[1].plot(epochs, history.valid_ndcg, marker="o", label=name)
+        axes[1].plot(range(history.epochs + 1), [history.initial_ndcg, *history.valid_ndcg], marker="o", label=name)
         axes[1].axvline(history.best_epoch, linestyle=":", alpha=0.3)
     axes[0].set(title="pairwise loss per epoch", xlabel="epoch")
-    axes[1].set(title="validation NDCG@10 over recall candidates", xlabel="epoch")
+    axes[1].set(title="validation NDCG@10 over recall candidates", xlabel="epoch (0: as initialised)")
     for axis in axes:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

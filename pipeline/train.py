@@ -13,26 +13,24 @@ import numpy as np
 from pipeline import coldstart, content, embeddings, features
 from pipeline.bundle_writer import BundleWriter, data_fingerprint, new_version
 from pipeline.config import TrainConfig
+from pipeline.crossfit import ItemSide, crossfit_rows
 from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
 from pipeline.evaluate import evaluate_bundle
 from pipeline.models.trainer import predict
 from pipeline.progress import Steps
 from pipeline.quotas import fit_quotas, scores_by_user
-from pipeline.ranking_candidates import candidate_rows
 from pipeline.ranking_training import RankingResult, train_rankers
-from pipeline.recall_models import fit_recall_models, recall_catalog, save_recall_models
+from pipeline.recall_models import fit_recall_models, save_recall_models
 from pipeline.report import summary_table, write_report
 from pipeline.split import Split, make_split
 from pipeline.users import align_segments, user_table
-from services.common.bundle import FORMAT_VERSION, Bundle, ItemTable, UserTable
+from services.common.bundle import FORMAT_VERSION, Bundle, UserTable
 from services.common.schema import ITEM_DENSE, USER_COUNTERS, USER_DENSE
-from services.feature.profiles import ProfileBuilder, TableLookup
 from services.gateway.recommender import RecommenderConfig
-from services.recall.channels import CHANNELS, default_channels
+from services.recall.channels import CHANNELS
 from services.recall.index.base import VectorIndex
 from services.recall.index.factory import build_index
-from services.recall.recaller import Recaller
 
 STEPS = 8
 
@@ -49,10 +47,21 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
     The evaluation protocol's split holds out a test part. Models learn from the training part only; the
     served user table covers every rating, the evaluation user table (eval/users.npz) the training part.
     Within the training part, a held-out share of each user's ratings labels the rankers' candidate rows:
-    recall models fitted on the rest propose the candidates, as they would have at that time."""
+    recall models fitted on the rest propose the candidates, as they would have at that time. Torch's
+    process-wide thread count is set for the run and restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        _seed_everything(config)
+        return _run(data_dir, out_root, config, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool) -> TrainResult:
     started = time.perf_counter()
     steps = Steps(STEPS, enabled=progress)
-    _seed_everything(config)
 
     with steps.step("loading data"):
         dataset = load_dataset(data_dir, progress=progress)
@@ -94,39 +103,27 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
                 config.cold_start.min_interactions, config.cold_start.content_neighbours,
             )
             indexes = _build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
-        with steps.step("recall models (ALS, co-visitation, popular lists) and ranking candidates"):
-            early = fit_recall_models(history, dataset.items, genres, history_users, config)
-            early_catalog = recall_catalog(early, vectors, has_embedding, indexes[config.index.kind], content_matrix,
-                                           space, config)
-            recaller = Recaller(early_catalog, default_channels(
-                early_catalog, config.recall.popularity_prior, config.covisit.seeds, config.covisit.decay))
-            builder = ProfileBuilder(genre_count=len(genres), recent_len=config.recent_len,
-                                     positive_threshold=config.positive_threshold,
-                                     new_user_segment=coldstart.NEW_SEGMENT,
-                                     lookup=TableLookup(_item_table(early.items), vectors * has_embedding[:, None]))
+        with steps.step(f"recall models and ranking candidates ({config.ranking.folds} cross-fitted folds)"):
             held_users = np.unique(labels.test["user_id"].to_numpy(np.int64))
             rng = np.random.default_rng(config.seed)
             valid_users = rng.choice(held_users, max(1, int(len(held_users) * config.ranking.validation_users)),
                                      replace=False)
-            is_valid = labels.test["user_id"].isin(valid_users)
-            rows = dict(recaller=recaller, users=history_users, builder=builder, items=early.items,
-                        embeddings=vectors, has_embedding=has_embedding, depth=config.ranking.candidates,
-                        random_negatives=config.ranking.random_negatives, threshold=config.positive_threshold,
-                        seed=config.seed)
-            fit_rows = candidate_rows(held_out=labels.test[~is_valid], **rows)
-            proposals: dict = {}
-            valid_rows = candidate_rows(held_out=labels.test[is_valid], proposals=proposals, **rows)
+            item_side = ItemSide(dataset.items, genres, vectors, has_embedding, indexes[config.index.kind],
+                                 content_matrix, space)
+            ranking_rows = crossfit_rows(history, labels.test, history_users, valid_users, item_side, config)
+            fit_rows, valid_rows, proposals = ranking_rows.fit, ranking_rows.valid, ranking_rows.proposals
         with steps.step("training ranking models"):
             ranking = train_rankers(fit_rows, valid_rows, vectors, has_embedding, config, writer, progress)
         with steps.step("fitting recall quotas for the served list on validation users"):
             model = ranking.models[ranking.default_model]
             by_user = scores_by_user(valid_rows, predict(model, valid_rows.inputs))
+            is_valid = labels.test["user_id"].isin(valid_users)
             held = {int(u): g.to_numpy(np.int64) for u, g in labels.test[is_valid].groupby("user_id")["item_id"]}
             names = np.array(genres)
             quotas, search = fit_quotas(
                 {u: p for u, p in proposals.items() if u in held}, held,
                 lambda user, ids: np.array([by_user[user].get(int(i), -np.inf) for i in ids]),
-                lambda ids: [list(names[early.items.genres[r].astype(bool)]) for r in early.items.rows(ids)],
+                lambda ids: [list(names[items.genres[r].astype(bool)]) for r in items.rows(ids)],
                 config.recall.candidates, config.evaluation.k, RecommenderConfig.max_genre_share,
             )
         with steps.step("refitting recall models on the whole training part and writing the bundle"):
@@ -175,11 +172,6 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
         print(summary_table(manifest))
         print(f"bundle {version} written to {bundle_dir} (now {out_root / 'current'})")
     return TrainResult(bundle_dir, manifest)
-
-
-def _item_table(items: features.ItemFeatures) -> ItemTable:
-    return ItemTable(items.ids, items.dense, items.genres, items.years, items.popularity,
-                     np.ones(len(items.ids), bool), [""] * len(items.ids))
 
 
 def _write_users(writer: BundleWriter, relative: str, users: UserTable) -> None:

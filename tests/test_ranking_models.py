@@ -136,8 +136,8 @@ def data() -> dict:
 @pytest.fixture(scope="module")
 def trained(data: dict) -> dict[str, tuple[torch.nn.Module, RankingHistory]]:
     """Each model trained briefly on the synthetic data (shared by the export, parity and AUC tests). Torch's
-    thread count is pinned: `wren train` in an earlier test sets it process-wide, and another count sums in
-    another order, so the trained weights (and the margins checked below) would depend on test order."""
+    thread count is pinned: another count sums in another order, so the trained weights (and the margins
+    checked below) would depend on the machine."""
     threads = torch.get_num_threads()
     torch.set_num_threads(THREADS)
     out = {}
@@ -288,3 +288,11 @@ def test_deepfm_ranks_each_users_list_better_than_logistic_regression(trained: d
     lr_ndcg = candidate_ndcg(test, predict_baseline(train_baseline(*data["train"], seed=0), test.inputs), 10)
     deep_ndcg = candidate_ndcg(test, predict(trained["deepfm"][0], test.inputs), 10)
     assert deep_ndcg > lr_ndcg + 0.01, (deep_ndcg, lr_ndcg)
+
+
+def test_training_keeps_the_initial_weights_when_no_epoch_beats_them(data: dict) -> None:
+    model = build_model("ncf", data["dims"], data["scaler"], seed=3, norm=None)  # no batch statistics either
+    before = predict(model, data["valid"][0])
+    history = train_pairwise(model, data["train_rows"], data["valid_rows"], PairwiseConfig(**{**FAST, "lr": 0.0}))
+    assert history.best_epoch == 0 and history.best_valid_ndcg == history.initial_ndcg
+    assert np.allclose(predict(model, data["valid"][0]), before, atol=1e-6)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+import torch
 
 from pipeline.bundle_writer import STAGING_PREFIX, BundleWriter
 from pipeline.config import load_config
@@ -149,8 +150,14 @@ def test_a_failure_mid_write_leaves_current_untouched(tiny_data: Path, tiny_conf
         raise ParityError("injected: ONNX differs from PyTorch")
 
     monkeypatch.setattr("pipeline.train.train_rankers", broken)
-    with pytest.raises(ParityError):
-        train(tiny_data, out, load_config(tiny_config_file), progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # not the config's 1: training sets its own count and gives this one back
+    try:
+        with pytest.raises(ParityError):
+            train(tiny_data, out, load_config(tiny_config_file), progress=False)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)
     assert Bundle(out).version == before.version
     assert not list(out.glob(f"{STAGING_PREFIX}*"))
     assert sorted(p.name for p in out.iterdir()) == sorted(["current", before.version])

@@ -39,11 +39,13 @@ class PairwiseConfig:
 
 @dataclass
 class RankingHistory:
-    """Per-epoch training loss and validation NDCG; `best_epoch` (1-based) holds the kept weights."""
+    """Per-epoch training loss and validation NDCG; `best_epoch` (1-based) holds the kept weights, 0 when no
+    epoch beat the initial model (`initial_ndcg`)."""
 
     train_loss: list[float] = field(default_factory=list)
     valid_ndcg: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    initial_ndcg: float = 0.0
     best_epoch: int = 0
     seconds: float = 0.0
 
@@ -53,7 +55,7 @@ class RankingHistory:
 
     @property
     def best_valid_ndcg(self) -> float:
-        return self.valid_ndcg[self.best_epoch - 1]
+        return self.valid_ndcg[self.best_epoch - 1] if self.best_epoch else self.initial_ndcg
 
 
 def candidate_ndcg(rows: CandidateRows, scores: np.ndarray, k: int) -> float:
@@ -106,8 +108,8 @@ def train_pairwise(
     config: PairwiseConfig,
     on_epoch: Callable[[int, RankingHistory], None] | None = None,
 ) -> RankingHistory:
-    """Trains `model` in place (left in eval mode with the best-validation weights). Deterministic for a
-    seed and thread count."""
+    """Trains `model` in place (left in eval mode with the best-validation weights, which may be the initial
+    ones). Deterministic for a seed and thread count."""
     x = to_tensors(fit.inputs)
     gain = torch.as_tensor(fit.gain)
     rng = np.random.default_rng(config.seed)
@@ -119,7 +121,8 @@ def train_pairwise(
         torch.manual_seed(config.seed)
         optimizer = torch.optim.Adam(_param_groups(model, config), lr=config.lr)
         logit = _logit_fn(model)
-        best, best_state, stale = -1.0, None, 0
+        history.initial_ndcg = candidate_ndcg(valid, predict(model, valid.inputs), config.ndcg_k)
+        best, best_state, stale = history.initial_ndcg, copy.deepcopy(model.state_dict()), 0
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
             pos, neg = sample_pairs(fit, config.negatives, rng)
@@ -155,8 +158,7 @@ def train_pairwise(
                 on_epoch(epoch, history)
             if stale >= config.patience:
                 break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        model.load_state_dict(best_state)
     finally:
         torch.use_deterministic_algorithms(deterministic)
     model.eval()

@@ -1,0 +1,78 @@
+"""PriorRanker: a ranker that starts from one recall channel's order; choosing that channel and its scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.models.dims import FeatureScaler, ModelDims
+from pipeline.models.export import check_parity, export_onnx
+from pipeline.models.prior import SCALES, PriorRanker, best_prior_column, fit_prior_scale
+from pipeline.models.registry import build_model
+from pipeline.models.trainer import to_tensors
+from pipeline.ranking_candidates import CandidateRows
+from tests.test_ranking_models import VOCAB, make_synthetic
+
+COLUMN = 2
+
+
+@pytest.fixture(scope="module")
+def inputs() -> dict[str, np.ndarray]:
+    inputs, _, _ = make_synthetic(400, seed=4)
+    inputs["recall_features"] = np.random.default_rng(0).random((400, 4)).astype(np.float32)
+    return inputs
+
+
+def _model(inputs: dict[str, np.ndarray], scale: float) -> PriorRanker:
+    inner = build_model("ncf", ModelDims.from_inputs(inputs, VOCAB), FeatureScaler.fit(inputs), seed=0)
+    return PriorRanker(inner, COLUMN, scale).eval()
+
+
+def test_logit_is_the_scaled_shifted_feature_plus_the_inner_models(inputs: dict[str, np.ndarray]) -> None:
+    model = _model(inputs, 8.0)
+    x = to_tensors(inputs)
+    with torch.inference_mode():
+        expected = 8.0 * (x["recall_features"][:, COLUMN] - 1.0) + model.inner.logit(**x)
+        assert torch.allclose(model.logit(**x), expected, atol=1e-5)
+        # a large scale orders by the feature alone
+        big = _model(inputs, 1e4)
+        order = torch.argsort(big.logit(**x), descending=True).numpy()
+    assert np.array_equal(order, np.argsort(-inputs["recall_features"][:, COLUMN], kind="stable"))
+
+
+def test_exports_to_onnx_with_parity(inputs: dict[str, np.ndarray], tmp_path: Path) -> None:
+    model = _model(inputs, 4.0)
+    path = tmp_path / "prior.onnx"
+    export_onnx(model, {name: value[:8] for name, value in inputs.items()}, path)
+    assert check_parity(model, path, inputs, tolerance=1e-4) <= 1e-4
+
+
+def _rows(features: np.ndarray, gain: np.ndarray, users: np.ndarray) -> CandidateRows:
+    n = len(gain)
+    return CandidateRows({"recall_features": features.astype(np.float32)}, users, np.arange(n, dtype=np.int64),
+                         gain.astype(np.float32), np.ones(n, bool))
+
+
+def test_the_prior_column_is_the_one_that_orders_candidates_best() -> None:
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(20), 15)
+    gain = (rng.random(len(users)) < 0.2).astype(np.float32)
+    features = rng.random((len(users), 4))
+    features[:, 3] = 0.5 * gain + 0.1 * rng.random(len(users))  # puts every relevant item first
+    column, ndcg = best_prior_column(_rows(features, gain, users), range(4), 10)
+    assert column == 3 and ndcg == pytest.approx(1.0)
+    column, _ = best_prior_column(_rows(features, gain, users), range(3), 10)
+    assert column in (0, 1, 2)
+
+
+def test_the_scale_grows_with_how_well_the_feature_separates_pairs() -> None:
+    pairs = (np.arange(0, 100, 2), np.arange(1, 100, 2))
+    gain = np.tile([1.0, 0.0], 50)
+    users = np.repeat(np.arange(50), 2)
+    separating = np.tile([[0.9], [0.1]], (50, 1))
+    assert fit_prior_scale(_rows(separating, gain, users), 0, pairs) == max(SCALES)
+    noise = np.random.default_rng(2).random((100, 1))
+    assert fit_prior_scale(_rows(noise, gain, users), 0, pairs) == min(SCALES)
