@@ -29,6 +29,7 @@ SUITE_PNGS = {
     "index": ["index_latency.png", "index_recall_latency.png"],
     "ranking": ["ranking_latency.png"],
     "routing": ["routing_movement.png", "routing_balance.png"],
+    "quality": ["quality_seeds.png"],
 }
 
 
@@ -374,3 +375,23 @@ def test_loadtest_open_loop_sweep_over_grpc(running: LocalStack, tiny_artifacts:
         check_run(run)
         assert run["requests"] == run["offered_rps"] * 0.5  # fixed spacing: rate x duration sends
     check_pngs(tmp_path, ["loadtest_latency_cdf.png", "loadtest_throughput_latency.png"])
+
+
+def test_quality_suite_retrains_with_each_seed_and_compares_each_run_with_its_own_baselines(
+    tiny_artifacts: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "quality"
+    assert main(["bench", "--suite", "quality", "--tiny", "--artifacts", str(tiny_artifacts), "--data",
+                 str(tiny_data), "--out", str(out), "--no-progress"]) == 0
+    data = load(out, "quality")
+    runs = data["runs"]
+    assert [(run["protocol"], run["seed"]) for run in runs] == [("time", 1), ("time", 2), ("random", 1), ("random", 2)]
+    for run in runs:
+        baselines = {name: value for name, value in run["ndcg"].items() if name != "wren"}
+        assert run["best_baseline"] == max(baselines, key=baselines.get)
+        assert run["vs_best_baseline"] == pytest.approx(run["ndcg"]["wren"] / baselines[run["best_baseline"]], rel=1e-3)
+    time_runs = [run["ndcg"]["wren"] for run in runs if run["protocol"] == "time"]
+    summary = data["summary"]["time"]["ndcg"]["wren"]
+    assert summary["mean"] == pytest.approx(np.mean(time_runs))
+    assert summary["sd"] == pytest.approx(np.std(time_runs, ddof=1))
+    assert not (out / ".quality").exists() or not any((out / ".quality").iterdir())  # the bundles are gone

@@ -158,8 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="load-test a running gateway (--target/--grpc), or run benchmark suites side by side (--suite)",
         description="Load-test a running gateway, or run the benchmark suites; writes JSON and PNGs to --out.",
     )
-    bench.add_argument("--suite", choices=["stack", "cache", "index", "ranking", "routing", "all"], default=None,
-                       help="run a suite (stack, cache and ranking start what they measure from --artifacts)")
+    bench.add_argument("--suite", choices=["stack", "cache", "index", "ranking", "routing", "quality", "all"],
+                       default=None,
+                       help="run a suite (stack, cache and ranking start what they measure from --artifacts; "
+                            "quality retrains the bundle's configuration on --data with several seeds; all = every "
+                            "suite but quality)")
     bench.add_argument("--quick", action="store_true",
                        help="short runs; the index suite skips 1M items (`--suite all --quick` takes < 5 min)")
     bench.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds; the figures mean nothing)")
@@ -188,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="user popularity skew: rank r drawn with weight 1/r^s (default 0 = uniform)")
     bench.add_argument("--k", type=int, default=10, help="recommendations per request (default 10)")
     bench.add_argument("--data", type=Path, default=Path("data/ml-latest-small"),
-                       help="dataset whose users are requested when --artifacts is not given")
+                       help="dataset whose users are requested when --artifacts is not given, and that the "
+                            "quality suite retrains on (default data/ml-latest-small)")
     bench.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured load first (default 1)")
     bench.add_argument("--timeout", type=float, default=5.0, help="per-request timeout in seconds (default 5)")
     bench.add_argument("--protocol", choices=["grpc", "http"], default="grpc",

@@ -36,7 +36,7 @@ def suite_context(args: argparse.Namespace) -> SuiteContext:
         overrides["duration"] = args.duration
     if overrides:
         scale = dataclasses.replace(scale, **overrides)
-    return SuiteContext(scale=scale, out=args.out, artifacts=args.artifacts, protocol=args.protocol,
+    return SuiteContext(scale=scale, out=args.out, artifacts=args.artifacts, data=args.data, protocol=args.protocol,
                         progress=not args.no_progress, seed=args.seed)
 
 

@@ -13,8 +13,9 @@ from typing import Any
 from wren.bench.report import machine, write_json
 from wren.bench.stacks import StackPool
 
-SUITE_NAMES = ("stack", "cache", "index", "ranking", "routing")
-NEEDS_ARTIFACTS = ("stack", "cache", "ranking")
+SUITE_NAMES = ("stack", "cache", "index", "ranking", "routing", "quality")
+ALL = ("stack", "cache", "index", "ranking", "routing")  # `--suite all`: the serving suites (quality trains)
+NEEDS_ARTIFACTS = ("stack", "cache", "ranking", "quality")
 STACK_SUITES = {"stack", "cache"}
 
 
@@ -40,6 +41,7 @@ class Scale:
     ranking_all_models: bool
     routing_keys: int
     routing_replicas: tuple[int, ...]
+    quality_seeds: tuple[int, ...]  # seeds the quality suite trains with, under each protocol
 
 
 SCALES = {
@@ -48,19 +50,21 @@ SCALES = {
                   rates=(25.0, 50.0, 100.0, 150.0, 200.0, 300.0), profile_requests=300, cache_zipf=(0.0, 0.8, 1.2),
                   index_sizes=(10_000, 100_000, 1_000_000), index_queries=1000, index_query_budget=60.0,
                   ef_sweep=(100, 128, 200, 300, 500), ranking_batches=(50, 300, 1000), ranking_iterations=300,
-                  ranking_all_models=True, routing_keys=100_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8)),
+                  ranking_all_models=True, routing_keys=100_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8),
+                  quality_seeds=(1, 2, 3, 4, 5)),
     "quick": Scale("quick", duration=4.0, warmup=1.0, sequential=3.0, concurrency=(4, 8, 16), cache_concurrency=8,
                    rates=(50.0, 100.0, 200.0),
                    profile_requests=100, cache_zipf=(0.0, 0.8, 1.2), index_sizes=(10_000, 100_000),
                    index_queries=200, index_query_budget=8.0, ef_sweep=(100, 200, 500),
                    ranking_batches=(50, 300, 1000), ranking_iterations=60, ranking_all_models=False,
-                   routing_keys=20_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8)),
+                   routing_keys=20_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8), quality_seeds=(1, 2, 3)),
     # Smoke-test size for the test suite: every code path, seconds in all; the numbers mean nothing.
     "tiny": Scale("tiny", duration=1.0, warmup=0.3, sequential=0.5, concurrency=(2, 4), cache_concurrency=4,
                   rates=(50.0, 100.0),
                   profile_requests=10, cache_zipf=(0.0, 0.8, 1.2), index_sizes=(1_000, 3_000), index_queries=20,
                   index_query_budget=2.0, ef_sweep=(100, 200), ranking_batches=(50, 300, 1000),
-                  ranking_iterations=5, ranking_all_models=False, routing_keys=2_000, routing_replicas=(2, 3, 4)),
+                  ranking_iterations=5, ranking_all_models=False, routing_keys=2_000, routing_replicas=(2, 3, 4),
+                  quality_seeds=(1, 2)),
 }
 
 
@@ -69,6 +73,7 @@ class SuiteContext:
     scale: Scale
     out: Path
     artifacts: Path | None = None
+    data: Path | None = None  # the dataset the quality suite retrains on
     protocol: str = "grpc"  # how the stack suites reach the gateway: grpc | http
     progress: bool = True
     seed: int = 0
@@ -78,6 +83,11 @@ class SuiteContext:
         if self.artifacts is None:
             raise ValueError(f"suite {suite!r} needs --artifacts: a trained bundle (e.g. `make train`)")
         return self.artifacts
+
+    def require_data(self, suite: str) -> Path:
+        if self.data is None:
+            raise ValueError(f"suite {suite!r} needs --data: a MovieLens-format dataset directory")
+        return self.data
 
     def stacks(self) -> StackPool:
         if self.pool is None:
@@ -109,9 +119,9 @@ def runner(name: str) -> SuiteRunner:
 
 
 def expand(name: str) -> list[str]:
-    """The suites `--suite name` stands for ("all" = every suite, in SUITE_NAMES order)."""
+    """The suites `--suite name` stands for ("all" = the serving suites, ALL)."""
     if name == "all":
-        return list(SUITE_NAMES)
+        return list(ALL)
     runner(name)  # validates the name
     return [name]
 
