@@ -48,7 +48,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per protocol: mean, sd, min and max over the seeds of every system's NDCG and of Wren's ratios, and
     how many seeds put Wren at or above the best baseline of their run."""
     out: dict[str, Any] = {}
-    for protocol in sorted({run["protocol"] for run in runs}):
+    for protocol in dict.fromkeys(run["protocol"] for run in runs):
         mine = [run for run in runs if run["protocol"] == protocol]
         systems = list(mine[0]["ndcg"])
         out[protocol] = {
