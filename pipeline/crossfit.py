@@ -67,6 +67,8 @@ def crossfit_rows(
     proposals: dict[int, dict[str, Proposal]] = {}
     for k in range(config.ranking.folds):
         in_fold = fold_of_row == k
+        if not in_fold.any():
+            continue  # more folds than label users
         ratings = pd.concat([history, labels[~in_fold]]).sort_values(["user_id", "timestamp", "item_id"],
                                                                       kind="stable", ignore_index=True)
         recaller, builder, items = _fold_recall(ratings, users, item_side, config)
@@ -79,8 +81,8 @@ def crossfit_rows(
         if (in_fold & is_valid).any():
             valid_parts.append(candidate_rows(held_out=labels[in_fold & is_valid], proposals=proposals, **rows))
     if not fit_parts or not valid_parts:
-        raise ValueError("too few label users to train the rankers: every fold needs some (raise "
-                         "ranking.ranker_fraction or lower ranking.folds)")
+        raise ValueError("too few label users to train the rankers: none left for training or none for "
+                         "validation (raise ranking.ranker_fraction or adjust ranking.validation_users)")
     return RankingRows(CandidateRows.concat(fit_parts), CandidateRows.concat(valid_parts), proposals)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,12 @@ def test_each_fold_is_recalled_by_models_fitted_without_its_labels(
     assert fit_users and valid_users and not fit_users & valid_users
     assert np.all(np.diff(rows.fit.users) >= 0) and np.all(np.diff(rows.valid.users) >= 0)
     assert set(rows.proposals) == valid_users
+
+
+def test_no_users_left_to_train_the_rankers_is_a_clear_error(tiny_data: Path, tiny_config_file: Path,
+                                                              tmp_path: Path) -> None:
+    config = load_config(tiny_config_file)
+    config = dataclasses.replace(config, ranking=dataclasses.replace(config.ranking, validation_users=1.0))
+    with pytest.raises(ValueError, match="too few label users"):
+        train_module.train(tiny_data, tmp_path / "out", config, progress=False)
+    assert not (tmp_path / "out" / "current").exists()
