@@ -8,8 +8,8 @@ from scipy import sparse
 
 from services.common.item_graph import DenseItemGraph, SparseItemGraph, item_graph_from_arrays
 
-N = 7
-COVERED = np.array([1, 2, 4, 6])
+N = 16
+COVERED = np.array([1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 15])  # 12 rows: up to 2 touched, a weighted row sum
 
 
 def _weights() -> np.ndarray:
@@ -31,6 +31,15 @@ def test_dense_scores_are_the_weighted_sum_of_the_touched_rows() -> None:
     expected = _full(weights)[2] + 0.5 * _full(weights)[6]
     assert np.allclose(graph.scores(rows, scale), expected, atol=1e-6)
     assert np.all(graph.scores(np.array([0, 3]), np.ones(2)) == 0)  # nothing covered: all zero
+    assert np.all(graph.scores(np.array([1]), np.ones(1))[[0, 3, 5, 14]] == 0)  # uncovered items get nothing
+
+
+def test_a_user_touching_many_rows_is_scored_alike_by_the_whole_block_product() -> None:
+    weights = _weights()
+    graph = DenseItemGraph(COVERED, weights, N)
+    rows, scale = np.array([1, 2, 4, 6, 0]), np.array([1.0, 0.5, 2.0, 0.25, 9.0])  # 4 of 12: one block product
+    expected = _full(weights)[1] + 0.5 * _full(weights)[2] + 2.0 * _full(weights)[4] + 0.25 * _full(weights)[6]
+    assert np.allclose(graph.scores(rows, scale), expected, atol=1e-5)
 
 
 def test_dense_and_sparse_forms_of_one_matrix_score_the_same() -> None:

@@ -54,11 +54,19 @@ class DenseItemGraph:
         self._position[self.covered] = np.arange(len(self.covered))
 
     def scores(self, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Few rows: their weighted sum (reads rows x m); many (a quarter of m or more): one matrix-vector
+        product over the whole block (reads m x m, copies nothing), which is cheaper by then."""
         out = np.zeros(self.n, np.float64)
         position = self._position[rows]
         use = position >= 0
-        if use.any():
+        if not use.any():
+            return out
+        m = len(self.covered)
+        if 4 * int(use.sum()) < m:
             out[self.covered] = np.asarray(weights[use], np.float32) @ self.weights[position[use]]
+        else:
+            out[self.covered] = np.bincount(position[use], weights=weights[use], minlength=m).astype(np.float32) \
+                @ self.weights
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
