@@ -7,11 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 from scipy.linalg import lapack
 
-from pipeline.cf import interaction_matrix
 from pipeline.covisit import top_per_row
 from services.common.item_graph import DenseItemGraph, ItemGraph, SparseItemGraph
 
@@ -53,11 +51,11 @@ def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(matrix.astype(np.float64)).astype(np.float32)
 
 
-def ease_graph(ratings: pd.DataFrame, item_ids: np.ndarray, config: EaseConfig) -> ItemGraph:
-    """The EASE weights between the rows of the ascending `item_ids`: row i holds B[i, :], what rating item i
-    adds to every other item's score (a user's scores are the sum of the rows of everything they rated)."""
-    n = len(item_ids)
-    matrix = interaction_matrix(ratings, np.unique(ratings["user_id"].to_numpy(np.int64)), item_ids)
+def ease_graph(matrix: sparse.csr_matrix, config: EaseConfig) -> ItemGraph:
+    """The EASE weights between the item rows (columns) of a binary users x items matrix: row i holds B[i, :],
+    what an interaction with item i adds to every other item's score (a user's scores are the sum of the rows
+    of everything they rated)."""
+    n = matrix.shape[1]
     kept, weights = ease_weights(matrix, config)
     if len(kept) <= config.dense_items:
         return DenseItemGraph(kept, weights, n)

@@ -52,7 +52,7 @@ def fit_recall_models(
     _, item_factors = fit_als(matrix, config.cf, config.seed, config.threads)
     cf = CFModel(item_factors, config.cf.regularization, config.cf.alpha)
     graphs = {"covisit": SparseItemGraph(covisit_graph(ratings, items.ids, config.covisit)),
-              "ease": ease_graph(ratings, items.ids, config.ease)}
+              "ease": ease_graph(matrix, config.ease)}
     return RecallModels(items, popular, segments, cf, graphs)
 
 

@@ -46,8 +46,8 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
 
     The evaluation protocol's split holds out a test part. Models learn from the training part only; the
     served user table covers every rating, the evaluation user table (eval/users.npz) the training part.
-    Within the training part, a held-out share of each user's ratings labels the rankers' candidate rows:
-    recall models fitted on the rest propose the candidates, as they would have at that time. Torch's
+    Within the training part, a held-out share of each user's ratings labels the rankers' candidate rows;
+    recall models that never saw those labels propose the candidates (cross-fitted, pipeline.crossfit). Torch's
     process-wide thread count is set for the run and restored afterwards."""
     import torch
 

@@ -129,14 +129,12 @@ def test_ease_weights_solve_the_ridge_regression_with_a_zero_diagonal() -> None:
     gradient = gram @ weights.astype(np.float64) - x.T @ x
     off_diagonal = ~np.eye(len(kept), dtype=bool)
     assert np.abs(gradient[off_diagonal]).max() < 1e-3
-    frame = ratings([(u, int(i) + 1, 0) for u, i in zip(*matrix.nonzero(), strict=True)])
-    ids = np.arange(1, 13, dtype=np.int64)
-    dense = ease_graph(frame, ids, EaseConfig(l2=5.0, min_count=1))
+    dense = ease_graph(matrix, EaseConfig(l2=5.0, min_count=1))
     assert isinstance(dense, DenseItemGraph) and np.array_equal(dense.weights, weights)
     user = matrix[0].indices  # the item rows user 0 interacted with: their scores are X_u B
     expected = np.zeros(12)
     expected[kept] = x[0] @ weights
     assert np.allclose(dense.scores(user, np.ones(len(user))), expected, atol=1e-5)
-    top = ease_graph(frame, ids, EaseConfig(l2=5.0, min_count=1, dense_items=0, neighbours=3))
+    top = ease_graph(matrix, EaseConfig(l2=5.0, min_count=1, dense_items=0, neighbours=3))
     assert isinstance(top, SparseItemGraph)
     assert np.all(np.diff(top.matrix.indptr) <= 3) and top.matrix[0, 0] == 0
