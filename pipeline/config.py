@@ -98,6 +98,7 @@ class RankingConfig:
     learning_rate: float = 3e-4  # validation NDCG over candidates, ml-latest-small: 0.199 at 1e-3, 0.206 here
     patience: int = 4
     prior: bool = True  # each ranker starts from the best recall channel's order (pipeline.models.prior)
+    tune_prior_scale: bool = True  # after training, the prior's weight is chosen on validation NDCG
     parity_rows: int = 1000
     parity_tolerance: float = 1e-4
 

@@ -13,7 +13,7 @@ from pipeline.models.baseline import train_baseline
 from pipeline.models.dims import FeatureScaler, ModelDims
 from pipeline.models.export import check_parity, export_onnx
 from pipeline.models.pairwise import PairwiseConfig, RankingHistory, sample_pairs, train_pairwise
-from pipeline.models.prior import PriorRanker, best_prior_column, fit_prior_scale
+from pipeline.models.prior import PriorRanker, best_prior_column, fit_prior_scale, tune_prior_scale
 from pipeline.models.registry import build_model
 from pipeline.ranking_candidates import CandidateRows
 from services.recall.channels import CHANNELS
@@ -60,6 +60,13 @@ def train_rankers(
         if prior is not None:
             model = PriorRanker(model, prior["column"], prior["initial_scale"])
         history = train_pairwise(model, fit, valid, trainer)
+        valid_ndcg, scales = history.best_valid_ndcg, {}
+        if prior is not None:
+            scales["trained_scale"] = float(model.scale.detach())
+            if config.ranking.tune_prior_scale:
+                by_scale = tune_prior_scale(model, valid, config.evaluation.k)
+                valid_ndcg = by_scale[float(model.scale.detach())]
+                scales["valid_candidate_ndcg_by_scale"] = {f"{value:g}": ndcg for value, ndcg in by_scale.items()}
         relative = f"models/{name}.onnx"
         sample = {key: value[:8] for key, value in parity_inputs.items()}
         signature = export_onnx(model, sample, writer.path(relative))
@@ -75,15 +82,16 @@ def train_rankers(
             "parity_rows": int(len(parity_rows)),
             "best_epoch": history.best_epoch,
             "epochs_run": history.epochs,
-            "valid_candidate_ndcg": history.best_valid_ndcg,
+            "valid_candidate_ndcg": valid_ndcg,
             "train_seconds": round(history.seconds, 2),
         }
         if prior is not None:
             result.entries[name]["prior"] = {**prior, "scale": float(model.scale.detach()),
+                                             **scales,
                                              "initial_valid_candidate_ndcg": history.initial_ndcg}
         if progress:
             print(f"    {name}: best epoch {history.best_epoch}/{history.epochs}, validation NDCG@"
-                  f"{config.evaluation.k} over candidates {history.best_valid_ndcg:.4f}, ONNX parity {parity:.2e}",
+                  f"{config.evaluation.k} over candidates {valid_ndcg:.4f}, ONNX parity {parity:.2e}",
                   flush=True)
 
     wanted = config.ranking.default_model

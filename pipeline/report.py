@@ -41,8 +41,10 @@ def summary_table(manifest: dict) -> str:
     lines.append(f"{'logistic regression':<28}{baseline['auc']:>11.4f}{baseline['logloss']:>10.4f}")
     prior = manifest["models"][manifest["default_model"]].get("prior")
     if prior:
+        tuned = (f" (trained {prior['trained_scale']:.2f}, then chosen on validation NDCG)"
+                 if "valid_candidate_ndcg_by_scale" in prior else "")
         lines.append(f"the rankers start from the {prior['channel']} channel's order (validation candidate NDCG "
-                     f"{prior['valid_candidate_ndcg']:.4f}), scale {prior['scale']:.2f}")
+                     f"{prior['valid_candidate_ndcg']:.4f}), scale {prior['scale']:.2f}{tuned}")
     lines.append("")
     ks = sorted({int(key.split('_')[-1]) for values in metrics["recall"].values() for key in values})
     header = "".join(f"{'R@' + str(k):>9}" for k in ks)

@@ -10,9 +10,10 @@ import torch
 
 from pipeline.models.dims import FeatureScaler, ModelDims
 from pipeline.models.export import check_parity, export_onnx
-from pipeline.models.prior import SCALES, PriorRanker, best_prior_column, fit_prior_scale
+from pipeline.models.layers import Ranker, RankerInputs
+from pipeline.models.prior import SCALES, PriorRanker, best_prior_column, fit_prior_scale, tune_prior_scale
 from pipeline.models.registry import build_model
-from pipeline.models.trainer import to_tensors
+from pipeline.models.trainer import predict_logits, to_tensors
 from pipeline.ranking_candidates import CandidateRows
 from tests.test_ranking_models import VOCAB, make_synthetic
 
@@ -76,3 +77,46 @@ def test_the_scale_grows_with_how_well_the_feature_separates_pairs() -> None:
     assert fit_prior_scale(_rows(separating, gain, users), 0, pairs) == max(SCALES)
     noise = np.random.default_rng(2).random((100, 1))
     assert fit_prior_scale(_rows(noise, gain, users), 0, pairs) == min(SCALES)
+
+
+class FirstFeature(Ranker):
+    """A stand-in correction whose logit is recall feature 0, so the tests know every score exactly."""
+
+    def compute_logit(self, x: RankerInputs) -> torch.Tensor:
+        return x.recall_features[:, 0]
+
+
+def _top3_relevant(inputs: dict[str, np.ndarray], score: np.ndarray) -> CandidateRows:
+    """Rows of 20 users x 20 candidates whose 3 best candidates by `score` are the relevant ones."""
+    users = np.repeat(np.arange(20), 20)
+    gain = np.zeros(len(users), np.float32)
+    for user in range(20):
+        rows = np.flatnonzero(users == user)
+        gain[rows[np.argsort(-score[rows])[:3]]] = 1.0
+    return CandidateRows(inputs, users, np.arange(len(users), dtype=np.int64), gain, np.ones(len(users), bool))
+
+
+def test_tuning_sets_the_scale_whose_candidate_order_scores_best(inputs: dict[str, np.ndarray]) -> None:
+    model = PriorRanker(FirstFeature(), COLUMN, 0.3).eval()
+    inner = inputs["recall_features"][:, 0].astype(np.float64)
+    prior = inputs["recall_features"][:, COLUMN].astype(np.float64) - 1.0
+    rows = _top3_relevant(inputs, 4.0 * prior + inner)
+    trained = float(model.scale.detach())  # 0.3 in float32
+    by_scale = tune_prior_scale(model, rows, 10)
+    chosen = float(model.scale.detach())
+    assert set(by_scale) == {trained, *SCALES}
+    assert by_scale[4.0] == pytest.approx(1.0) and by_scale[trained] < 1.0
+    assert chosen in SCALES and by_scale[chosen] == max(by_scale.values())
+    x = to_tensors(inputs)
+    with torch.inference_mode():
+        expected = chosen * (x["recall_features"][:, COLUMN] - 1.0) + model.inner.logit(**x)
+        assert torch.allclose(model.logit(**x), expected, atol=1e-5)
+
+
+def test_tuning_keeps_the_trained_scale_when_nothing_beats_it(inputs: dict[str, np.ndarray]) -> None:
+    model = PriorRanker(FirstFeature(), COLUMN, 1e-4).eval()
+    rows = _top3_relevant(inputs, predict_logits(model.inner, inputs))
+    trained = float(model.scale.detach())
+    by_scale = tune_prior_scale(model, rows, 10)
+    assert by_scale[trained] == pytest.approx(1.0) and min(by_scale.values()) < 1.0
+    assert float(model.scale.detach()) == trained

@@ -48,6 +48,10 @@ def test_bundle_holds_every_artifact_and_the_manifest_contract(tiny_artifacts: P
     for name in bundle.model_names:
         assert np.isfinite(manifest["metrics"]["models"][name]["auc"])
         assert manifest["models"][name]["parity_max_abs_diff"] <= 1e-4
+        prior = manifest["models"][name]["prior"]  # the served scale is the best on validation
+        by_scale = prior["valid_candidate_ndcg_by_scale"]
+        assert by_scale[f"{prior['scale']:g}"] == max(by_scale.values()) == manifest["models"][name][
+            "valid_candidate_ndcg"]
     for channel in ("embedding", "content", "popularity", "merged", "item2item", "segment"):
         for k in (10, 50, 100, 300):
             for metric in ("recall", "ndcg"):

@@ -9,6 +9,7 @@ from torch import nn
 
 from pipeline.models.layers import Ranker, RankerInputs
 from pipeline.models.pairwise import candidate_ndcg
+from pipeline.models.trainer import predict_logits
 from pipeline.ranking_candidates import CandidateRows
 
 SCALES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -49,3 +50,17 @@ def fit_prior_scale(rows: CandidateRows, column: int, pairs: tuple[np.ndarray, n
     gain = rows.gain[positive].astype(np.float64)
     losses = [float(np.mean(gain * np.logaddexp(0.0, -scale * margin))) for scale in SCALES]
     return SCALES[int(np.argmin(losses))]
+
+
+def tune_prior_scale(model: PriorRanker, rows: CandidateRows, k: int) -> dict[float, float]:
+    """Sets `model.scale` to the value, among SCALES and its trained one, whose NDCG@k over `rows`' candidates
+    is highest, and returns that NDCG per scale. Training moves the scale by pairwise loss, which weighs
+    every pair alike; the served list only cares about the top, so the weight of the prior against the
+    learned correction is chosen on the measure the list is judged by. Ties keep the trained scale."""
+    trained = float(model.scale.detach())
+    inner = predict_logits(model.inner, rows.inputs).astype(np.float64)
+    prior = rows.inputs["recall_features"][:, int(model.column)].astype(np.float64) - 1.0
+    ndcg = {value: candidate_ndcg(rows, value * prior + inner, k) for value in (trained, *SCALES)}
+    best = max(ndcg, key=lambda value: (ndcg[value], value == trained))
+    model.scale.data = torch.tensor(float(best), dtype=model.scale.dtype)
+    return ndcg

@@ -80,6 +80,16 @@ def predict(model: nn.Module, inputs: dict[str, np.ndarray], batch_size: int = 8
 
     The model's train/eval mode is restored afterwards.
     """
+    return _evaluate(model, model, inputs, batch_size)
+
+
+def predict_logits(model: nn.Module, inputs: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
+    """[n] float32 raw logits (see `_logit_fn`), otherwise as `predict`."""
+    return _evaluate(model, _logit_fn(model), inputs, batch_size)
+
+
+def _evaluate(model: nn.Module, function: Callable[..., torch.Tensor], inputs: dict[str, np.ndarray],
+              batch_size: int) -> np.ndarray:
     n = _rows(inputs)
     tensors = to_tensors(inputs)
     was_training = model.training
@@ -89,7 +99,7 @@ def predict(model: nn.Module, inputs: dict[str, np.ndarray], batch_size: int = 8
         with torch.inference_mode():
             for start in range(0, n, batch_size):
                 batch = {name: tensor[start : start + batch_size] for name, tensor in tensors.items()}
-                out.append(model(**batch).float().reshape(-1).numpy())
+                out.append(function(**batch).float().reshape(-1).numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros(0, np.float32)
