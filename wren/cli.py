@@ -1,4 +1,4 @@
-"""The `wren` command: train, evaluate, publish, serve, up and bench, each a thin layer over a module."""
+"""The `wren` command: train, evaluate, datagen, publish, serve, up and bench, each a thin layer over a module."""
 
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         from pipeline.report import summary_table
 
         print(summary_table({**bundle.manifest, "metrics": {**bundle.manifest["metrics"], **metrics}}))
+    return 0
+
+
+def _datagen(args: argparse.Namespace) -> int:
+    from pipeline.datagen import SyntheticSpec, write_synthetic
+
+    spec = SyntheticSpec.for_ratings(args.ratings, seed=args.seed, users=args.users, items=args.items)
+    counts = write_synthetic(args.out, spec, progress=not args.quiet)
+    print(f"wrote {counts['ratings']:,} ratings by {counts['users']:,} users over {counts['items']:,} items "
+          f"({counts['tags']:,} tags) to {args.out}")
     return 0
 
 
@@ -122,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="score the lists a running gateway serves over HTTP (start it with "
                                "`wren up --user-state evaluation`) instead of the in-process serving code")
     evaluate.set_defaults(handler=_evaluate)
+
+    datagen = commands.add_parser("datagen", help="write synthetic MovieLens-layout data of a chosen size")
+    datagen.add_argument("--ratings", type=int, required=True, help="number of ratings to write (about)")
+    datagen.add_argument("--out", type=Path, required=True, help="directory for ratings.csv, movies.csv, ...")
+    datagen.add_argument("--users", type=int, default=None, help="default: ratings / 155, as in MovieLens")
+    datagen.add_argument("--items", type=int, default=None, help="default: 9,700 x (ratings / 100k)^0.34")
+    datagen.add_argument("--seed", type=int, default=0)
+    datagen.add_argument("--quiet", action="store_true", help="no progress output")
+    datagen.set_defaults(handler=_datagen)
 
     serve = commands.add_parser(
         "serve", help="run one service; settings come from WREN_* environment variables, flags override them"
