@@ -52,16 +52,17 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
     import torch
 
     threads = torch.get_num_threads()
+    steps = Steps(STEPS, enabled=progress)
     try:
         _seed_everything(config)
-        return _run(data_dir, out_root, config, progress)
+        return _run(data_dir, out_root, config, steps, progress)
     finally:
+        steps.close()
         torch.set_num_threads(threads)
 
 
-def _run(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool) -> TrainResult:
+def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, progress: bool) -> TrainResult:
     started = time.perf_counter()
-    steps = Steps(STEPS, enabled=progress)
 
     with steps.step("loading data"):
         dataset = load_dataset(data_dir, progress=progress)
@@ -160,13 +161,14 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool) ->
             writer.write_manifest(manifest)
         with steps.step("evaluating the served list on the test split"):
             metrics = evaluate_bundle(Bundle(writer.staging), dataset, config, progress=progress)
-            metrics["train_seconds"] = round(time.perf_counter() - started, 2)
-            metrics["step_seconds"] = {k: round(v, 2) for k, v in steps.timings.items()}
-            for name, model_metrics in metrics["models"].items():
-                manifest["models"][name]["metrics"] = model_metrics
-            manifest["metrics"] = metrics
-            writer.write_manifest(manifest)
-            write_report(writer.path("report"), manifest, ranking.histories)
+        metrics["train_seconds"] = round(time.perf_counter() - started, 2)
+        metrics["step_seconds"] = {k: round(v, 2) for k, v in steps.timings.items()}
+        metrics["step_peak_mb"] = {k: round(v, 1) for k, v in steps.peak_mb.items()}
+        for name, model_metrics in metrics["models"].items():
+            manifest["models"][name]["metrics"] = model_metrics
+        manifest["metrics"] = metrics
+        writer.write_manifest(manifest)
+        write_report(writer.path("report"), manifest, ranking.histories)
         bundle_dir = writer.publish()
     if progress:
         print(summary_table(manifest))
