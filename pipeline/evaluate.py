@@ -14,7 +14,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from pipeline.config import TrainConfig
 from pipeline.data.dataset import Dataset
 from pipeline.evaluation.baselines import fit_baselines
-from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items
+from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items, sample_interval
 from pipeline.evaluation.served import served_lists, served_lists_http
 from pipeline.ranking_data import snapshot_rows
 from pipeline.split import Split, make_split
@@ -163,11 +163,13 @@ def served_metrics(
 ) -> dict:
     """The served top-k list against the held-out part, beside the baselines fitted on the same training part,
     with the same metric code. `target`: fetch Wren's lists from a running gateway over HTTP instead of the
-    in-process serving code."""
+    in-process serving code. Past `evaluation.max_users` test users, every system is scored on the same
+    seeded sample of them; `ndcg_ci95` is then each system's 95 % interval half-width (0 without sampling)."""
     split = bundle_split(bundle, dataset)
     k = config.evaluation.k
     relevant = relevant_items(split.test[split.test["user_id"].isin(split.train["user_id"])])
     users = np.array(sorted(relevant), np.int64)
+    population = len(users)
     if config.evaluation.max_users and len(users) > config.evaluation.max_users:
         users = np.sort(np.random.default_rng(config.seed).choice(users, config.evaluation.max_users, replace=False))
         relevant = {int(u): relevant[int(u)] for u in users}
@@ -190,6 +192,9 @@ def served_metrics(
         "protocol": bundle.manifest["evaluation"]["protocol"],
         "k": k,
         "users": int(len(users)),
+        "population": int(population),
+        "ndcg_ci95": {name: sample_interval(row[f"ndcg_at_{k}_sd"], len(users), population) if len(users) else 0.0
+                      for name, row in rows.items()},
         "source": target or "in-process",
         "systems": rows,
         "best_baseline": best,

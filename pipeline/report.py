@@ -13,8 +13,13 @@ from pipeline.evaluation.report import comparison_chart, comparison_table  # noq
 
 
 def served_title(served: dict) -> str:
-    return (f"served top-{served['k']} list vs baselines, {served['protocol']} protocol, "
-            f"{served['users']} test users")
+    users = f"{served['users']:,} test users"
+    population = served.get("population", served["users"])
+    if population > served["users"]:
+        interval = served["ndcg_ci95"]["wren"]
+        users = (f"a seeded sample of {served['users']:,} of {population:,} test users "
+                 f"(NDCG@{served['k']} +-{interval:.4f} at 95 %)")
+    return f"served top-{served['k']} list vs baselines, {served['protocol']} protocol, {users}"
 
 
 def summary_table(manifest: dict) -> str:

@@ -17,7 +17,7 @@ from pipeline.evaluation.baselines import (
     jaccard_similarity,
     top_k_unseen,
 )
-from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items
+from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items, sample_interval
 from pipeline.evaluation.report import comparison_chart, comparison_table
 from pipeline.split import PROTOCOLS, make_split, random_split, time_split
 
@@ -42,6 +42,11 @@ EXPECTED = {
     "coverage": 6 / 10,  # 10, 20, 30, 50, 60, 70 over a catalogue of 10
     "mean_popularity": (5 + 3 + 1 + 2 + 0 + 4) / 6,  # 2.5, over the 6 list slots
     "users": 2.0,
+    # per-user standard deviations (ddof 1): two values a, b give |a - b| / sqrt(2)
+    "ndcg_at_3_sd": abs(NDCG_1 - NDCG_2) / math.sqrt(2),
+    "precision_at_3_sd": (1 / 3) / math.sqrt(2),
+    "recall_at_3_sd": 0.0,
+    "map_at_3_sd": abs(1 / 4 - 5 / 9) / math.sqrt(2),
 }
 
 
@@ -55,6 +60,30 @@ def test_list_metrics_match_the_hand_computed_example() -> None:
     assert_metrics(list_metrics(LISTS, RELEVANT, 3, 10, POPULARITY), EXPECTED)
     assert EXPECTED["ndcg_at_3"] == pytest.approx(0.545385, abs=1e-6)
     assert EXPECTED["map_at_3"] == pytest.approx(0.402778, abs=1e-6)
+
+
+def test_the_sample_interval_follows_the_formula_and_vanishes_for_the_whole_population() -> None:
+    assert sample_interval(0.3, 100, 10_000) == pytest.approx(1.96 * 0.03 * math.sqrt(9_900 / 9_999))
+    assert sample_interval(0.3, 500, 500) == 0.0
+    assert sample_interval(0.3, 400, 1_000) < sample_interval(0.3, 100, 1_000)
+    for sample, population in ((0, 10), (11, 10)):
+        with pytest.raises(ValueError, match="sample"):
+            sample_interval(0.3, sample, population)
+
+
+def test_sampled_ndcg_falls_within_its_interval_about_as_often_as_stated() -> None:
+    """A population of 3,000 users with random lists; 200 seeded samples of 300 users each: the 95 %
+    interval of each sample covers the population's NDCG in 90-99 % of the samples."""
+    rng = np.random.default_rng(5)
+    lists = {user: rng.choice(60, 10, replace=False) for user in range(3_000)}
+    relevant = {user: np.sort(rng.choice(60, rng.integers(1, 12), replace=False)) for user in range(3_000)}
+    full = list_metrics(lists, relevant, 10, 60, {})["ndcg_at_10"]
+    covered = 0
+    for seed in range(200):
+        users = np.random.default_rng(seed).choice(3_000, 300, replace=False)
+        sample = list_metrics(lists, {int(u): relevant[int(u)] for u in users}, 10, 60, {})
+        covered += abs(sample["ndcg_at_10"] - full) <= sample_interval(sample["ndcg_at_10_sd"], 300, 3_000)
+    assert 180 <= covered <= 198
 
 
 def test_popularity_may_be_a_series_of_training_counts() -> None:
@@ -114,6 +143,7 @@ def test_empty_evaluation_and_bad_arguments() -> None:
     assert list_metrics(LISTS, {}, 3, 10, POPULARITY) == {
         "ndcg_at_3": 0.0, "precision_at_3": 0.0, "recall_at_3": 0.0, "map_at_3": 0.0,
         "coverage": 0.0, "mean_popularity": 0.0, "users": 0.0,
+        "ndcg_at_3_sd": 0.0, "precision_at_3_sd": 0.0, "recall_at_3_sd": 0.0, "map_at_3_sd": 0.0,
     }
     with pytest.raises(ValueError, match="k must"):
         list_metrics(LISTS, RELEVANT, 0, 10, POPULARITY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -114,3 +115,21 @@ async def test_evaluation_of_the_served_list_equals_what_the_http_api_returns(
         assert set(measured["systems"]) == {"wren", "popularity", "cooccurrence", "als", "bpr", "ease"}
     finally:
         await stack.stop()
+
+
+def test_a_sampled_evaluation_agrees_with_the_full_one_within_its_interval(
+    tiny_artifacts: Path, tiny_data: Path
+) -> None:
+    bundle = Bundle(tiny_artifacts)
+    config = config_from_dict(bundle.manifest["config"])
+    dataset = load_dataset(tiny_data)
+    full = served_metrics(bundle, dataset, replace(config, evaluation=replace(config.evaluation, max_users=0)))
+    half = full["users"] // 2
+    sampled = served_metrics(bundle, dataset, replace(config, evaluation=replace(config.evaluation, max_users=half)))
+    assert full["population"] == full["users"] == sampled["population"] and sampled["users"] == half
+    assert all(value == 0.0 for value in full["ndcg_ci95"].values())
+    for system, row in sampled["systems"].items():
+        interval = sampled["ndcg_ci95"][system]
+        assert interval > 0.0, system
+        key = f"ndcg_at_{full['k']}"
+        assert abs(row[key] - full["systems"][system][key]) <= interval, system

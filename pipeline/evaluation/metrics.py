@@ -54,7 +54,8 @@ def list_metrics(
       MAP@k = (sum h_i * precision@i) / min(R, k).
     coverage = distinct items over all evaluated (truncated) lists / catalog_size; mean_popularity =
     mean popularity over all their list slots; users = number of users evaluated.
-    Keys: ndcg_at_{k}, precision_at_{k}, recall_at_{k}, map_at_{k}, coverage, mean_popularity, users.
+    Keys: ndcg_at_{k}, precision_at_{k}, recall_at_{k}, map_at_{k}, coverage, mean_popularity, users, and the
+    per-user standard deviation of the first four as {name}_sd (for `sample_interval`).
     Every value is 0 when there is no user to evaluate.
     """
     if k < 1:
@@ -99,7 +100,20 @@ def _ranking_scores(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[st
         f"recall_at_{k}": _ratio(n_hits, n_relevant),
         f"map_at_{k}": _ratio((precision_at_i * hits).sum(axis=1), attainable),
     }
-    return {name: float(values.mean()) if len(values) else 0.0 for name, values in per_user.items()}
+    means = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_user.items()}
+    spread = {f"{name}_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0 for name, values in per_user.items()}
+    return {**means, **spread}
+
+
+def sample_interval(sd: float, sample: int, population: int, z: float = 1.96) -> float:
+    """Half-width of the (default 95 %) normal confidence interval of a mean over `sample` users drawn without
+    replacement from `population`, given the per-user standard deviation: z * sd / sqrt(n) * sqrt((N - n) /
+    (N - 1)). 0 when the sample is the whole population."""
+    if sample < 1 or population < sample:
+        raise ValueError(f"need 1 <= sample <= population, got {sample} of {population}")
+    if sample == population:
+        return 0.0
+    return z * sd / np.sqrt(sample) * np.sqrt((population - sample) / (population - 1))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
