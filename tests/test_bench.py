@@ -30,6 +30,7 @@ SUITE_PNGS = {
     "ranking": ["ranking_latency.png"],
     "routing": ["routing_movement.png", "routing_balance.png"],
     "quality": ["quality_seeds.png"],
+    "ladder": ["ladder_seconds.png", "ladder_memory.png"],
 }
 
 
@@ -395,3 +396,33 @@ def test_quality_suite_retrains_with_each_seed_and_compares_each_run_with_its_ow
     assert summary["mean"] == pytest.approx(np.mean(time_runs))
     assert summary["sd"] == pytest.approx(np.std(time_runs, ddof=1))
     assert not (out / ".quality").exists() or not any((out / ".quality").iterdir())  # the bundles are gone
+
+
+def test_ladder_suite_trains_each_size_in_its_own_process_and_fits_the_slopes(
+    tiny_artifacts: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "ladder"
+    assert main(["bench", "--suite", "ladder", "--tiny", "--artifacts", str(tiny_artifacts), "--out", str(out),
+                 "--no-progress"]) == 0
+    data = load(out, "ladder")
+    runs = data["runs"]
+    assert [run["ratings"] for run in runs] == pytest.approx([4_000, 8_000], rel=0.05)
+    for run in runs:
+        assert set(run["step_seconds"]) == set(run["step_peak_mb"]) and len(run["step_seconds"]) == 8
+        assert run["peak_mb"] == max(run["step_peak_mb"].values()) > 50  # a fresh Python with numpy and torch
+        assert sum(run["step_seconds"].values()) <= run["train_seconds"] + 0.05  # each figure rounded to 0.01 s
+        assert 0.0 <= run["served_ndcg"] <= 1.0 and 0.0 <= run["hnsw_recall_at_100"] <= 1.0
+    sizes = [run["ratings"] for run in runs]
+    whole = [run["train_seconds"] for run in runs]
+    expected = np.log(whole[1] / whole[0]) / np.log(sizes[1] / sizes[0])
+    assert data["slopes"]["whole run"]["seconds"] == pytest.approx(expected)
+    check_pngs(out, SUITE_PNGS["ladder"])
+    assert not (out / ".ladder").exists()  # generated data and bundles are gone
+
+
+def test_a_slope_needs_two_distinct_positive_sizes() -> None:
+    from wren.bench.suites.ladder import slope
+
+    assert slope([1e5, 1e6, 1e7], [2.0, 20.0, 200.0]) == pytest.approx(1.0)
+    assert slope([1e5, 1e6], [4.0, 400.0]) == pytest.approx(2.0)
+    assert slope([1e5], [1.0]) is None and slope([1e5, 1e5], [1.0, 2.0]) is None

@@ -177,11 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="load-test a running gateway (--target/--grpc), or run benchmark suites side by side (--suite)",
         description="Load-test a running gateway, or run the benchmark suites; writes JSON and PNGs to --out.",
     )
-    bench.add_argument("--suite", choices=["stack", "cache", "index", "ranking", "routing", "quality", "all"],
+    bench.add_argument("--suite", choices=["stack", "cache", "index", "ranking", "routing", "quality", "ladder",
+                                            "all"],
                        default=None,
                        help="run a suite (stack, cache and ranking start what they measure from --artifacts; "
-                            "quality retrains the bundle's configuration on --data with several seeds; all = every "
-                            "suite but quality)")
+                            "quality retrains the bundle's configuration on --data with several seeds; ladder "
+                            "trains on synthetic data of growing size; all = every suite but quality and ladder)")
     bench.add_argument("--quick", action="store_true",
                        help="short runs; the index suite skips 1M items (`--suite all --quick` takes < 5 min)")
     bench.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds; the figures mean nothing)")

@@ -13,8 +13,8 @@ from typing import Any
 from wren.bench.report import machine, write_json
 from wren.bench.stacks import StackPool
 
-SUITE_NAMES = ("stack", "cache", "index", "ranking", "routing", "quality")
-ALL = ("stack", "cache", "index", "ranking", "routing")  # `--suite all`: the serving suites (quality trains)
+SUITE_NAMES = ("stack", "cache", "index", "ranking", "routing", "quality", "ladder")
+ALL = ("stack", "cache", "index", "ranking", "routing")  # `--suite all`: the serving suites (quality, ladder train)
 NEEDS_ARTIFACTS = ("stack", "cache", "ranking", "quality")
 STACK_SUITES = {"stack", "cache"}
 
@@ -42,6 +42,7 @@ class Scale:
     routing_keys: int
     routing_replicas: tuple[int, ...]
     quality_seeds: tuple[int, ...]  # seeds the quality suite trains with, under each protocol
+    ladder_ratings: tuple[int, ...]  # data sizes the ladder suite generates and trains on
 
 
 SCALES = {
@@ -51,20 +52,22 @@ SCALES = {
                   index_sizes=(10_000, 100_000, 1_000_000), index_queries=1000, index_query_budget=60.0,
                   ef_sweep=(100, 128, 200, 300, 500), ranking_batches=(50, 300, 1000), ranking_iterations=300,
                   ranking_all_models=True, routing_keys=100_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8),
-                  quality_seeds=(1, 2, 3, 4, 5)),
+                  quality_seeds=(1, 2, 3, 4, 5),
+                  ladder_ratings=(100_000, 1_000_000, 5_000_000, 25_000_000)),
     "quick": Scale("quick", duration=4.0, warmup=1.0, sequential=3.0, concurrency=(4, 8, 16), cache_concurrency=8,
                    rates=(50.0, 100.0, 200.0),
                    profile_requests=100, cache_zipf=(0.0, 0.8, 1.2), index_sizes=(10_000, 100_000),
                    index_queries=200, index_query_budget=8.0, ef_sweep=(100, 200, 500),
                    ranking_batches=(50, 300, 1000), ranking_iterations=60, ranking_all_models=False,
-                   routing_keys=20_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8), quality_seeds=(1, 2, 3)),
+                   routing_keys=20_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8), quality_seeds=(1, 2, 3),
+                   ladder_ratings=(100_000, 1_000_000)),
     # Smoke-test size for the test suite: every code path, seconds in all; the numbers mean nothing.
     "tiny": Scale("tiny", duration=1.0, warmup=0.3, sequential=0.5, concurrency=(2, 4), cache_concurrency=4,
                   rates=(50.0, 100.0),
                   profile_requests=10, cache_zipf=(0.0, 0.8, 1.2), index_sizes=(1_000, 3_000), index_queries=20,
                   index_query_budget=2.0, ef_sweep=(100, 200), ranking_batches=(50, 300, 1000),
                   ranking_iterations=5, ranking_all_models=False, routing_keys=2_000, routing_replicas=(2, 3, 4),
-                  quality_seeds=(1, 2)),
+                  quality_seeds=(1, 2), ladder_ratings=(4_000, 8_000)),
 }
 
 
