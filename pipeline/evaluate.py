@@ -16,13 +16,13 @@ from pipeline.data.dataset import Dataset
 from pipeline.evaluation.baselines import fit_baselines
 from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items, sample_interval
 from pipeline.evaluation.served import served_lists, served_lists_http
+from pipeline.index_tuning import index_recall_at
 from pipeline.ranking_data import snapshot_rows
 from pipeline.split import Split, make_split
 from services.common.bundle import Bundle
 from services.common.schema import recall_feature_width
 from services.feature.profiles import ProfileBuilder
 from services.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
-from services.recall.index.base import VectorIndex
 from services.recall.index.factory import build_index, load_index
 from services.recall.recaller import Recaller
 
@@ -138,17 +138,6 @@ class _Renamed:
 
     def propose(self, user, depth, seen):  # noqa: ANN001, ANN201 - Channel protocol
         return self.channel.propose(user, depth, seen)
-
-
-def index_recall_at(index: VectorIndex, exact: VectorIndex, queries: np.ndarray, k: int = 100) -> float:
-    """Tie-aware recall@k of `index` against exact search, as in ANN benchmarks: a returned item is a
-    hit when its similarity reaches the exact k-th similarity (minus 1e-5). Many items can share one
-    vector, so plain id overlap would punish equally good answers."""
-    _, approx_scores = index.search(queries, k)
-    _, exact_scores = exact.search(queries, k)
-    kth = exact_scores[:, -1:]
-    hits = (approx_scores >= kth - 1e-5) & np.isfinite(approx_scores)
-    return float(hits.sum(axis=1).mean() / k)
 
 
 def bundle_split(bundle: Bundle, dataset: Dataset) -> Split:

@@ -17,6 +17,7 @@ from pipeline.crossfit import ItemSide, crossfit_rows
 from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
 from pipeline.evaluate import evaluate_bundle
+from pipeline.index_tuning import calibrate_ef
 from pipeline.models.trainer import predict
 from pipeline.progress import Steps
 from pipeline.quotas import fit_quotas, scores_by_user
@@ -103,7 +104,7 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, prog
                 trained_vectors, trained, positives, content_matrix,
                 config.cold_start.min_interactions, config.cold_start.content_neighbours,
             )
-            indexes = _build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
+            indexes, calibration = _build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
         with steps.step(f"recall models and ranking candidates ({config.ranking.folds} cross-fitted folds)"):
             held_users = np.unique(labels.test["user_id"].to_numpy(np.int64))
             rng = np.random.default_rng(config.seed)
@@ -156,6 +157,7 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, prog
                 cold_report, segment_kind, index_params, ranking,
             )
             manifest["cf"] = cf_entry
+            manifest["index_calibration"] = calibration
             manifest["item_graphs"] = sorted(served.graphs)
             manifest["recall"] = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
             writer.write_manifest(manifest)
@@ -194,9 +196,11 @@ def _seed_everything(config: TrainConfig) -> None:
     torch.set_num_threads(config.threads)
 
 
-def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) -> dict[str, VectorIndex]:
+def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) -> tuple[dict[str, VectorIndex], dict]:
+    """The embedding indexes, and how HNSW's search width was calibrated to `index.target_recall` (an empty
+    dict when the target is 0)."""
     dim = vectors.shape[1]
-    return {
+    indexes = {
         "hnsw": build_index("hnsw", dim, ids, vectors, m=config.index.m, ef_construction=config.index.ef_construction,
                             ef_search=config.index.ef_search, full_scan_share=config.index.full_scan_share,
                             seed=config.seed),
@@ -204,6 +208,12 @@ def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) ->
                            n_projections=config.index.lsh_projections, seed=config.seed),
         "exact": build_index("exact", dim, ids, vectors),
     }
+    calibration: dict = {}
+    if config.index.target_recall > 0 and len(ids) > 0:
+        rows = np.random.default_rng(config.seed).permutation(len(ids))[: config.index.calibration_queries]
+        calibration = calibrate_ef(indexes["hnsw"], indexes["exact"], vectors[np.sort(rows)],
+                                   config.index.target_recall, floor=config.index.ef_search)
+    return indexes, calibration
 
 
 def _titles(dataset: Dataset, ids: np.ndarray) -> list[str]:

@@ -743,3 +743,22 @@ def test_hnsw_load_rejects_missing_or_corrupt_groups(tmp_path: Path) -> None:
     (tmp_path / "groups.npz").unlink()
     with pytest.raises(ValueError, match="groups.npz"):
         load_index("hnsw", tmp_path, params)
+
+
+def test_calibration_widens_a_weak_graph_until_it_reaches_the_target(vectors: np.ndarray, ids: np.ndarray) -> None:
+    from pipeline.index_tuning import EF_GRID, calibrate_ef, index_recall_at
+
+    weak = build_index("hnsw", DIM, ids, vectors, m=6, ef_construction=24, ef_search=128, full_scan_share=0.5)
+    exact = build_index("exact", DIM, ids, vectors)
+    queries = vectors[::25]
+    every = calibrate_ef(weak, exact, queries, target=1.01)["tried"]  # unreachable: every width is tried
+    assert list(every) == [str(ef) for ef in EF_GRID] and weak.ef_search == EF_GRID[-1]
+    assert every[str(EF_GRID[0])] < 0.99 < every[str(EF_GRID[-1])]  # measured 0.980 and 0.995
+    result = calibrate_ef(weak, exact, queries, target=0.99)
+    chosen = result["ef_search"]
+    assert weak.ef_search == chosen and result["recall_at_100"] >= 0.99
+    assert all(every[str(ef)] < 0.99 for ef in EF_GRID if ef < chosen)
+    assert weak.full_scan_share == 0.5  # restored after measuring the graph alone
+    weak.full_scan_share = 0.0
+    assert index_recall_at(weak, exact, queries) == pytest.approx(result["recall_at_100"])
+    assert calibrate_ef(weak, exact, queries, target=0.5, floor=300)["ef_search"] == 384  # never below the floor
