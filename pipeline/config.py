@@ -91,6 +91,7 @@ class RankingConfig:
     models: tuple[str, ...] = ("deepfm", "widedeep", "ncf")
     default_model: str = "auto"  # the model serving answers with; "auto": the best on validation NDCG
     ranker_fraction: float = 0.2  # share of each user's training ratings the rankers' labels come from
+    max_label_users: int = 5_000  # a seeded sample of this many users labels the rankers' rows (0 = every user)
     validation_users: float = 0.3  # share of those users held out for early stopping, the prior and the quotas
     # (0.15 left 91 users on ml-latest-small: too few to tell epochs apart; 0.45 leaves too few to train on)
     folds: int = 4  # cross-fitting: each fold's candidates come from recall models fitted without its labels

@@ -45,6 +45,17 @@ class RankingRows:
     proposals: dict[int, dict[str, Proposal]]
 
 
+def sample_label_users(labels: pd.DataFrame, cap: int,
+                       rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows of a seeded sample of at most `cap` users of `labels`, every other row); cap 0 keeps every user.
+    The rankers learn from the sample: their candidate rows grow with the users they label, not the data."""
+    users = np.unique(labels["user_id"].to_numpy(np.int64))
+    if not cap or len(users) <= cap:
+        return labels, labels.iloc[:0]
+    chosen = labels["user_id"].isin(rng.choice(users, cap, replace=False)).to_numpy()
+    return labels[chosen], labels[~chosen]
+
+
 def crossfit_rows(
     history: pd.DataFrame,
     labels: pd.DataFrame,

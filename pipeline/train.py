@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pipeline import coldstart, content, embeddings, features
 from pipeline.bundle_writer import BundleWriter, data_fingerprint, new_version
 from pipeline.config import TrainConfig
-from pipeline.crossfit import ItemSide, crossfit_rows
+from pipeline.crossfit import ItemSide, crossfit_rows, sample_label_users
 from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
 from pipeline.evaluate import evaluate_bundle
@@ -106,13 +107,16 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, prog
             )
             indexes, calibration = _build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
         with steps.step(f"recall models and ranking candidates ({config.ranking.folds} cross-fitted folds)"):
-            held_users = np.unique(labels.test["user_id"].to_numpy(np.int64))
             rng = np.random.default_rng(config.seed)
+            label_rows, unlabelled = sample_label_users(labels.test, config.ranking.max_label_users, rng)
+            held_users = np.unique(label_rows["user_id"].to_numpy(np.int64))
             valid_users = rng.choice(held_users, max(1, int(len(held_users) * config.ranking.validation_users)),
                                      replace=False)
             item_side = ItemSide(dataset.items, genres, vectors, has_embedding, indexes[config.index.kind],
                                  content_matrix, space)
-            ranking_rows = crossfit_rows(history, labels.test, history_users, valid_users, item_side, config)
+            # the other users' held-out ratings stay in every fold's fit: only the sampled users label rows
+            fold_history = pd.concat([history, unlabelled]) if len(unlabelled) else history
+            ranking_rows = crossfit_rows(fold_history, label_rows, history_users, valid_users, item_side, config)
             fit_rows, valid_rows, proposals = ranking_rows.fit, ranking_rows.valid, ranking_rows.proposals
         with steps.step("training ranking models"):
             ranking = train_rankers(fit_rows, valid_rows, vectors, has_embedding, config, writer, progress)

@@ -12,6 +12,7 @@ import pytest
 import pipeline.crossfit as crossfit
 import pipeline.train as train_module
 from pipeline.config import load_config
+from pipeline.data.loaders import load_dataset
 
 KEY = ["user_id", "item_id", "timestamp"]
 
@@ -24,9 +25,11 @@ def _keys(frame: pd.DataFrame) -> set[tuple[int, int, int]]:
     return set(map(tuple, frame[KEY].to_numpy(np.int64).tolist()))
 
 
+@pytest.mark.parametrize("max_label_users", [0, 30])
 def test_each_fold_is_recalled_by_models_fitted_without_its_labels(
-    tiny_data: Path, tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_data: Path, tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_label_users: int
 ) -> None:
+    """With a cap on the label users too: the other users' held-out ratings then reach every fold's fit."""
     fitted: list[set] = []
     recalled: list[tuple[int, set, set]] = []  # (fit call, held-out keys, held-out users)
     results = []
@@ -52,10 +55,16 @@ def test_each_fold_is_recalled_by_models_fitted_without_its_labels(
     monkeypatch.setattr(train_module, "crossfit_rows", spy_crossfit)
     monkeypatch.setattr(train_module, "train_rankers", stop)
     config = load_config(tiny_config_file)
+    config = dataclasses.replace(config, ranking=dataclasses.replace(config.ranking, max_label_users=max_label_users))
     with pytest.raises(Stop):
         train_module.train(tiny_data, tmp_path / "out", config, progress=False)
 
     (history, labels, rows), = results
+    training_part = train_module.make_split(load_dataset(tiny_data).ratings, config.evaluation.protocol,
+                                            config.evaluation.test_fraction, config.seed).train
+    assert _keys(history) | _keys(labels) == _keys(training_part) and not _keys(history) & _keys(labels)
+    label_users = labels["user_id"].nunique()
+    assert label_users == 30 if max_label_users else label_users > 30
     everything, label_keys = _keys(history) | _keys(labels), _keys(labels)
     assert len(fitted) == config.ranking.folds
     fold_labels: dict[int, set] = {}
