@@ -138,3 +138,16 @@ def test_ease_weights_solve_the_ridge_regression_with_a_zero_diagonal() -> None:
     top = ease_graph(matrix, EaseConfig(l2=5.0, min_count=1, dense_items=0, neighbours=3))
     assert isinstance(top, SparseItemGraph)
     assert np.all(np.diff(top.matrix.indptr) <= 3) and top.matrix[0, 0] == 0
+
+
+def test_ease_solves_over_the_most_interacted_items_only_when_capped() -> None:
+    from pipeline.ease import EaseConfig, ease_weights
+
+    matrix = sparse.random(80, 20, density=0.3, random_state=6, format="csr", dtype=np.float32)
+    matrix.data[:] = 1.0
+    counts = np.asarray(matrix.sum(axis=0)).ravel()
+    kept, weights = ease_weights(matrix, EaseConfig(l2=5.0, min_count=1, max_items=6))
+    assert len(kept) == 6 and weights.shape == (6, 6) and np.all(np.diff(kept) > 0)
+    assert counts[kept].min() >= np.sort(counts)[::-1][5]  # no left-out column was rated more often
+    sub_kept, sub_weights = ease_weights(matrix[:, kept], EaseConfig(l2=5.0, min_count=1))
+    assert np.array_equal(sub_kept, np.arange(6)) and np.allclose(sub_weights, weights, atol=1e-6)
