@@ -19,16 +19,18 @@ from wren.bench.report import table
 from wren.bench.suites import SuiteContext, SuiteReport
 
 
-def _train_child(config: dict[str, Any], data: str, out: str) -> None:
+def _train_child(config: dict[str, Any], data: str, out: str, progress: bool) -> None:
     from pipeline.config import config_from_dict
     from pipeline.train import train
 
-    train(Path(data), Path(out), config_from_dict(config), progress=False)
+    train(Path(data), Path(out), config_from_dict(config), progress=progress)
 
 
-def _train_in_fresh_process(config: dict[str, Any], data: Path, out: Path) -> dict[str, Any]:
-    """Trains in a spawned process, so that each size's peak memory is its own; returns the manifest."""
-    process = multiprocessing.get_context("spawn").Process(target=_train_child, args=(config, str(data), str(out)))
+def _train_in_fresh_process(config: dict[str, Any], data: Path, out: Path, progress: bool) -> dict[str, Any]:
+    """Trains in a spawned process, so that each size's peak memory is its own (its step lines go to stderr
+    when `progress`); returns the manifest."""
+    process = multiprocessing.get_context("spawn").Process(target=_train_child,
+                                                           args=(config, str(data), str(out), progress))
     process.start()
     process.join()
     if process.exitcode != 0:
@@ -46,7 +48,7 @@ def _run_size(ctx: SuiteContext, config: dict[str, Any], ratings: int) -> dict[s
     counts = write_synthetic(data, spec, progress=False)
     generate_seconds = time.perf_counter() - started
     try:
-        manifest = _train_in_fresh_process(config, data, out)
+        manifest = _train_in_fresh_process(config, data, out, ctx.progress)
     finally:
         shutil.rmtree(root, ignore_errors=True)  # tens of GB at the top of the ladder; only the figures matter
     metrics = manifest["metrics"]
