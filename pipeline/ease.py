@@ -10,7 +10,6 @@ import numpy as np
 from scipy import sparse
 from scipy.linalg import lapack
 
-from pipeline.covisit import top_per_row
 from services.common.item_graph import DenseItemGraph, ItemGraph, SparseItemGraph
 
 
@@ -65,6 +64,24 @@ def ease_graph(matrix: sparse.csr_matrix, config: EaseConfig) -> ItemGraph:
     kept, weights = ease_weights(matrix, config)
     if len(kept) <= config.dense_items:
         return DenseItemGraph(kept, weights, n)
-    top = top_per_row(sparse.csr_matrix(weights), config.neighbours, by_magnitude=True).tocoo()
-    return SparseItemGraph(sparse.csr_matrix((top.data, (kept[top.row], kept[top.col])), shape=(n, n),
-                                             dtype=np.float32))
+    rows, columns = strongest_per_row(weights, config.neighbours)
+    graph = sparse.csr_matrix((weights[rows, columns], (kept[rows], kept[columns])), shape=(n, n), dtype=np.float32)
+    graph.eliminate_zeros()
+    return SparseItemGraph(graph)
+
+
+def strongest_per_row(weights: np.ndarray, keep: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the `keep` entries of largest magnitude in each row of a dense matrix, a block of
+    rows at a time (a sparse copy of a 10k x 10k matrix would sort 10^8 entries)."""
+    n_rows, n_columns = weights.shape
+    keep = min(keep, n_columns)
+    rows, columns = [], []
+    for start in range(0, n_rows, chunk):
+        block = np.abs(weights[start : start + chunk])
+        top = np.argpartition(-block, keep - 1, axis=1)[:, :keep] if keep < n_columns else \
+            np.broadcast_to(np.arange(n_columns), block.shape)
+        rows.append(np.repeat(np.arange(start, start + len(block)), keep))
+        columns.append(np.sort(top, axis=1).ravel())
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(columns).astype(np.int64)

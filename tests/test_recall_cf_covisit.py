@@ -151,3 +151,16 @@ def test_ease_solves_over_the_most_interacted_items_only_when_capped() -> None:
     assert counts[kept].min() >= np.sort(counts)[::-1][5]  # no left-out column was rated more often
     sub_kept, sub_weights = ease_weights(matrix[:, kept], EaseConfig(l2=5.0, min_count=1))
     assert np.array_equal(sub_kept, np.arange(6)) and np.allclose(sub_weights, weights, atol=1e-6)
+
+
+def test_the_strongest_entries_of_a_dense_matrix_match_the_sparse_selection() -> None:
+    from pipeline.covisit import top_per_row
+    from pipeline.ease import strongest_per_row
+
+    weights = np.random.default_rng(8).normal(size=(50, 40)).astype(np.float32)
+    rows, columns = strongest_per_row(weights, 7, chunk=16)
+    sparse_top = top_per_row(sparse.csr_matrix(weights), 7, by_magnitude=True).tocoo()
+    assert set(zip(rows.tolist(), columns.tolist(), strict=True)) == set(
+        zip(sparse_top.row.tolist(), sparse_top.col.tolist(), strict=True))
+    rows, columns = strongest_per_row(weights, 100)  # more than a row holds: every entry
+    assert len(rows) == weights.size
