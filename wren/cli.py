@@ -52,6 +52,7 @@ TIERS = {
     "recall": ("services.recall.main", "RecallSettings"),
     "ranking": ("services.ranking.main", "RankingSettings"),
     "gateway": ("services.gateway.main", "GatewaySettings"),
+    "nearline": ("services.nearline.main", "NearlineSettings"),
 }
 
 

@@ -20,7 +20,7 @@ from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
-EVENT_FIELDS = {"user_id", "item_id", "type", "rating", "timestamp"}
+EVENT_FIELDS = {"user_id", "item_id", "type", "rating", "timestamp", "event_id"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -100,6 +100,10 @@ def parse_event(payload: object) -> common_pb2.Event:
         if isinstance(rating, bool) or not isinstance(rating, int | float):
             raise InvalidArgument("rating must be a number")
         event.rating = float(rating)
+    if payload.get("event_id") is not None:
+        if not isinstance(payload["event_id"], str):
+            raise InvalidArgument("event_id must be a string")
+        event.event_id = payload["event_id"]
     return event
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ from wren.v1 import common_pb2, feature_pb2, ranking_pb2, recall_pb2
 MAX_K = 500
 DEFAULT_K = 10
 PASS_THROUGH = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound}
+Broadcast = Callable[[int, int], Awaitable[None]]  # (user id, item id) of a stored event, to the other gateways
 
 
 @dataclass
@@ -82,8 +84,10 @@ class Recommender:
         results: UserKeyedCache,
         cold_lists: MeteredCache,
         config: RecommenderConfig = RecommenderConfig(),
+        broadcast: Broadcast | None = None,
     ) -> None:
         self.feature, self.recall, self.ranking = feature, recall, ranking
+        self.broadcast = broadcast
         self.fallback = fallback
         self.results = results
         self.cold_lists = cold_lists
@@ -274,8 +278,15 @@ class Recommender:
         while len(items) > self.config.remembered_items:
             del items[next(iter(items))]
 
+    def forget(self, user_id: int, item_id: int) -> None:
+        """Another gateway stored an event of `user_id` on `item_id`: this one's lists for the user are stale."""
+        self.results.invalidate(user_id)
+        self._remember(common_pb2.Event(user_id=user_id, item_id=item_id))
+
     async def record_event(self, event: common_pb2.Event, timeout: float | None = None) -> int:
         check_id(event.user_id, "user_id")
+        if not event.event_id:
+            event.event_id = uuid.uuid4().hex
         try:
             routed = await self.feature.call("RecordEvent", event, str(event.user_id), self.deadline(timeout))
         except UpstreamError as error:
@@ -284,6 +295,8 @@ class Recommender:
         finally:
             self.results.invalidate(event.user_id)
         self._remember(event)
+        if self.broadcast is not None:
+            await self.broadcast(event.user_id, event.item_id)
         return routed.response.user_version
 
     @staticmethod
