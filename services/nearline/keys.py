@@ -14,7 +14,8 @@ class NearlineKeys:
     window); `{p}:nl:i:{item}` item counters hash (count, ratings, rating_sum, rating_sumsq, positives,
     last_ts); `{p}:nl:u:{user}` user counters hash (events, rating, click, view, positives, last_ts);
     `{p}:nl:trending` sorted set of items scored by log of their time-decayed positive count (see
-    services.nearline.trend); `{p}:invalidate` the pub/sub channel gateways drop a user's lists on."""
+    services.nearline.trend) and `{p}:nl:trending:half_life` its half-life; `{p}:invalidate` the pub/sub
+    channel gateways drop a user's lists on."""
 
     prefix: str = "wren"
     group: str = "nearline"
@@ -39,6 +40,11 @@ class NearlineKeys:
     @property
     def trending(self) -> str:
         return f"{self.prefix}:nl:trending"
+
+    @property
+    def half_life(self) -> str:
+        """The trending set's half-life in seconds, written by the nearline tier, read by recall."""
+        return f"{self.prefix}:nl:trending:half_life"
 
     @property
     def invalidations(self) -> str:

@@ -83,6 +83,7 @@ async def start(settings: NearlineSettings) -> Nearline:
     service = await start_server("nearline", [], [SERVICE_NAME], host=settings.host, port=settings.port,
                                  capacity=settings.capacity)
     await consumer.ensure_group()
+    await client.set(keys.half_life, repr(settings.trending_half_life_seconds))
     nearline = Nearline(service, client, consumer, event_log)
     nearline.task = asyncio.create_task(consumer.run(nearline.stopping), name="nearline-consumer")
     await service.mark_ready()
