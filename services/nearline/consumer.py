@@ -72,14 +72,17 @@ class NearlineConsumer:
 
     async def read(self) -> int:
         """One read (this consumer's own pending entries first, then new ones); returns entries handled."""
-        start = "0" if self._own_pending else ">"
-        block = None if self._own_pending else self.config.block_ms
+        if self._own_pending:
+            entries = await self._read_group("0", None)
+            if entries:
+                return await self.handle(entries)
+            self._own_pending = False
+        return await self.handle(await self._read_group(">", self.config.block_ms))
+
+    async def _read_group(self, start: str, block: int | None) -> list[Entry]:
         reply = await self.client.xreadgroup(self.keys.group, self.config.consumer, {self.keys.stream: start},
                                              count=self.config.batch, block=block)
-        entries: list[Entry] = reply[0][1] if reply else []
-        if self._own_pending and not entries:
-            self._own_pending = False
-        return await self.handle(entries)
+        return reply[0][1] if reply else []
 
     async def claim(self) -> int:
         """Takes over entries other consumers left pending for claim_idle_ms and handles them."""
