@@ -190,6 +190,9 @@ async def popularity_items(stack: LocalStack, user: int, k: int = 20) -> set[int
 @pytest.mark.asyncio(loop_scope="module")
 async def test_a_burst_on_one_item_puts_it_in_the_popularity_channel_without_retraining(
         loop_stack: LocalStack, tiny_artifacts: Path) -> None:
+    assert loop_stack.member("nearline").pid  # `wren up` with Redis starts the nearline tier
+    targets = json.loads((loop_stack.config.directory / "prometheus_targets.json").read_text())
+    assert any(group["labels"]["tier"] == "nearline" and group["targets"] for group in targets)
     bundle = Bundle(tiny_artifacts)
     popular = [int(i) for i in bundle.cold_start["popular"]]
     target = next(int(i) for i in reversed(bundle.items.ids.tolist()) if int(i) not in popular[:40])

@@ -120,3 +120,17 @@ def test_the_gate_publishes_within_the_tolerance_and_refuses_beyond_it() -> None
     assert not decide(manifest("new", 0.9, "random"), manifest("old", 0.1), 0.01).publish
     with pytest.raises(ValueError):
         decide(manifest("new", 0.3), None, -1)
+
+
+def test_a_bad_event_id_is_the_clients_error() -> None:
+    from services.common.errors import InvalidArgument
+    from services.feature.core import validate_event
+    from services.gateway.http import parse_event
+
+    assert parse_event({"user_id": 1, "item_id": 2, "type": "click", "event_id": "abc-1"}).event_id == "abc-1"
+    with pytest.raises(InvalidArgument, match="event_id must be a string"):
+        parse_event({"user_id": 1, "item_id": 2, "type": "click", "event_id": 5})
+    for bad in ("x" * 65, "has space", "ünï"):
+        with pytest.raises(InvalidArgument, match="event_id must be 1 to 64 characters"):
+            validate_event(Event(1, 2, "click", None, 0, bad))
+    validate_event(Event(1, 2, "click", None, 0, ""))  # the gateway fills it in

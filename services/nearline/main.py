@@ -86,9 +86,17 @@ async def start(settings: NearlineSettings) -> Nearline:
     await client.set(keys.half_life, repr(settings.trending_half_life_seconds))
     nearline = Nearline(service, client, consumer, event_log)
     nearline.task = asyncio.create_task(consumer.run(nearline.stopping), name="nearline-consumer")
+    nearline.task.add_done_callback(lambda task: _stop_if_failed(task, service))
     await service.mark_ready()
     log.info("nearline consuming", extra={"consumer": name, "stream": keys.stream, "group": keys.group})
     return nearline
+
+
+def _stop_if_failed(task: asyncio.Task, service: GrpcService) -> None:
+    """A consumer that died of an unexpected error takes the server down, so the process exits and restarts."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("nearline consumer failed", exc_info=task.exception())
+        asyncio.get_running_loop().create_task(service.stop(0))
 
 
 async def serve(settings: NearlineSettings) -> None:
@@ -98,3 +106,5 @@ async def serve(settings: NearlineSettings) -> None:
         await run_until_signalled(nearline.service, settings.grace_seconds)
     finally:
         await nearline.stop()
+    if nearline.task is not None and not nearline.task.cancelled() and nearline.task.exception() is not None:
+        raise SystemExit("nearline consumer failed; see the log")
