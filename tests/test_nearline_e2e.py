@@ -27,6 +27,7 @@ from services.common.bundle import Bundle
 from services.common.types import Event
 from services.feature.redis_layout import stream_fields
 from services.nearline.keys import NearlineKeys
+from tests.deploy_helpers import dashboard_expressions, exported_metric_names, metric_names, rule_expressions
 from tests.netutil import free_port, scrape, wait_serving
 from tests.redis_server import RedisServer
 from wren.up import LocalStack, StackConfig
@@ -131,6 +132,9 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(redis_url: str, tmp_path: 
     assert len(logged.ratings) == sum(e.type == "rating" for e in events)
     assert 'wren_nearline_events_total{result="applied"}' in metrics
     assert "wren_nearline_event_to_feature_seconds_count" in metrics
+    named = {name for item in rule_expressions() + dashboard_expressions() for name in metric_names(item.expr)
+             if name.startswith("wren_nearline_")}
+    assert named and named <= exported_metric_names(metrics), "the rules and dashboard name what nearline exports"
 
 
 def copy_artifacts(source: Path, root: Path) -> Path:
@@ -336,7 +340,11 @@ async def test_retrain_publishes_a_bundle_every_tier_serves_and_refuses_a_worse_
     report = json.loads(sorted((loop_stack.config.artifacts / "retrain-reports").glob("*.json"))[-1].read_text())
     assert report["decision"]["publish"] and report["decision"]["live_version"] == live
     assert report["decision"]["candidate_version"] == new and report["events"]
-    assert "wren_retrain_published 1.0" in (tmp_path / "good.prom").read_text()
+    written = (tmp_path / "good.prom").read_text()
+    assert "wren_retrain_published 1.0" in written and 'wren_retrain_served_ndcg{bundle="live"}' in written
+    named = {name for item in rule_expressions() + dashboard_expressions() for name in metric_names(item.expr)
+             if name.startswith("wren_retrain_")}
+    assert named and named <= exported_metric_names(written)
 
     worse = tmp_path / "worse.toml"  # a ranker that never learns and no prior: a much worse served list
     worse.write_text(tiny_config_file.read_text().replace("learning_rate = 0.003", "learning_rate = 0.0\n"

@@ -24,3 +24,8 @@ NEARLINE_CLAIMED = Counter(  # exported as wren_nearline_claimed_total
     "wren_nearline_claimed", "pending entries of idle (dead) consumers claimed with XAUTOCLAIM"
 )
 NEARLINE_LOG_BYTES = Counter("wren_nearline_event_log_bytes", "bytes appended to the training event log")
+
+for _result in ("applied", "duplicate", "dead_letter"):
+    NEARLINE_EVENTS.labels(_result)  # exported at 0 from the start, so rates exist before the first event
+for _reason in ("invalid", "apply failed"):
+    NEARLINE_DEAD_LETTERS.labels(_reason)
