@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
+
+from services.common.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -19,20 +20,22 @@ INVALIDATIONS = Counter(  # exported as wren_gateway_invalidations_total
 OnEvent = Callable[[int, int], None]
 
 
-class Invalidations:
+class Invalidations(PeriodicTask):
     """`publish(user, item)` after an event is stored tells every other replica subscribed to `channel` to
     call `on_event(user, item)` (drop the user's cached lists, hide the item). Messages are
     "<origin> <user> <item>"; a replica ignores its own. Pub/sub is best effort: a publish that fails is
-    logged and counted, never fails the event (the lists then age out with the results cache TTL)."""
+    logged and counted, never fails the event (the lists then age out with the results cache TTL). A lost
+    subscription is taken up again after `retry_seconds`."""
+
+    name = "gateway-invalidations"
 
     def __init__(self, client: aioredis.Redis, channel: str, on_event: OnEvent, retry_seconds: float = 1.0) -> None:
+        super().__init__(retry_seconds)
         self.client = client
         self.channel = channel
         self.on_event = on_event
-        self.retry_seconds = retry_seconds
         self.origin = uuid.uuid4().hex
         self.subscribed = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
     async def publish(self, user_id: int, item_id: int) -> None:
         try:
@@ -54,28 +57,20 @@ class Invalidations:
             self.on_event(user_id, item_id)
             INVALIDATIONS.labels("received").inc()
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="gateway-invalidations")
+    async def tick(self) -> None:
+        """Subscribes and handles messages until the connection fails."""
+        try:
+            async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(self.channel)
+                self.subscribed.set()
+                async for message in pubsub.listen():
+                    if message and message.get("type") == "message":
+                        self.receive(message["data"])
+        except (OSError, aioredis.RedisError) as error:
+            log.warning("invalidation subscription lost (%s); subscribing again", error)
+        finally:
+            self.subscribed.clear()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self.client.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self.channel)
-                    self.subscribed.set()
-                    async for message in pubsub.listen():
-                        if message and message.get("type") == "message":
-                            self.receive(message["data"])
-            except (OSError, aioredis.RedisError) as error:
-                self.subscribed.clear()
-                log.warning("invalidation subscription lost (%s); resubscribing", error)
-                await asyncio.sleep(self.retry_seconds)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -11,29 +9,31 @@ from collections.abc import Callable
 import numpy as np
 import redis.asyncio as aioredis
 
+from services.common.periodic import PeriodicTask
 from services.nearline.keys import NearlineKeys
 from services.nearline.trend import Decay
 
 log = logging.getLogger(__name__)
 
 
-class TrendingFeed:
+class TrendingFeed(PeriodicTask):
     """`ids` (int64, best first) are the at most `size` items whose time-decayed positive count is at least
     `min_count` now, with the half-life the nearline tier writes under `NearlineKeys.half_life`. It stays
     empty until the first poll and keeps the last list while Redis is unreachable. `generation` changes
     whenever the list does, so caches of candidate lists can key on it."""
 
+    name = "trending-feed"
+
     def __init__(self, client: aioredis.Redis, keys: NearlineKeys, size: int = 50, min_count: float = 3.0,
                  interval: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(interval)
         self.client = client
         self.keys = keys
         self.size = size
         self.min_count = min_count
-        self.interval = interval
         self.clock = clock
         self.ids = np.empty(0, np.int64)
         self.generation = 0
-        self._task: asyncio.Task | None = None
 
     async def refresh(self) -> bool:
         """One poll; True when the list changed."""
@@ -51,22 +51,12 @@ class TrendingFeed:
         self.generation += 1
         return True
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="trending-feed")
+    async def tick(self) -> None:
+        try:
+            await self.refresh()
+        except (OSError, aioredis.RedisError) as error:
+            log.warning("trending feed: %s: %s; keeping the last list", type(error).__name__, error)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self.client.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except (OSError, aioredis.RedisError) as error:
-                log.warning("trending feed: %s: %s; keeping the last list", type(error).__name__, error)
-            await asyncio.sleep(self.interval)
