@@ -77,13 +77,18 @@ class BundleWriter:
         _fsync_tree(self.staging)
         final = self.out_root / self.version
         os.replace(self.staging, final)
-        link_tmp = self.out_root / f".{CURRENT}-{os.getpid()}"
-        if link_tmp.is_symlink() or link_tmp.exists():
-            link_tmp.unlink()
-        link_tmp.symlink_to(self.version, target_is_directory=True)
-        os.replace(link_tmp, self.out_root / CURRENT)
-        _fsync_dir(self.out_root)
+        point_current(self.out_root, self.version)
         return final
+
+
+def point_current(out_root: Path, version: str) -> None:
+    """Atomically repoints OUT/current at OUT/<version> (a symlink swapped in with one rename)."""
+    link_tmp = out_root / f".{CURRENT}-{os.getpid()}"
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    link_tmp.symlink_to(version, target_is_directory=True)
+    os.replace(link_tmp, out_root / CURRENT)
+    _fsync_dir(out_root)
 
 
 def remove_abandoned_staging(out_root: Path) -> None:

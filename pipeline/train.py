@@ -18,6 +18,7 @@ from pipeline.crossfit import ItemSide, crossfit_rows, sample_label_users
 from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
 from pipeline.evaluate import evaluate_bundle
+from pipeline.events import merge_events
 from pipeline.index_tuning import calibrate_ef
 from pipeline.models.trainer import predict
 from pipeline.progress import Steps
@@ -43,13 +44,15 @@ class TrainResult:
     manifest: dict
 
 
-def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = True) -> TrainResult:
+def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = True,
+          events: Path | None = None) -> TrainResult:
     """Runs the whole pipeline; the new bundle becomes OUT/current only once complete and evaluated.
 
     The evaluation protocol's split holds out a test part. Models learn from the training part only; the
     served user table covers every rating, the evaluation user table (eval/users.npz) the training part.
     Within the training part, a held-out share of each user's ratings labels the rankers' candidate rows;
-    recall models that never saw those labels propose the candidates (cross-fitted, pipeline.crossfit). Torch's
+    recall models that never saw those labels propose the candidates (cross-fitted, pipeline.crossfit). `events`:
+    a nearline event log directory whose rating events join the data (pipeline.events.merge_events). Torch's
     process-wide thread count is set for the run and restored afterwards."""
     import torch
 
@@ -57,17 +60,20 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = 
     steps = Steps(STEPS, enabled=progress)
     try:
         _seed_everything(config)
-        return _run(data_dir, out_root, config, steps, progress)
+        return _run(data_dir, out_root, config, steps, progress, events)
     finally:
         steps.close()
         torch.set_num_threads(threads)
 
 
-def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, progress: bool) -> TrainResult:
+def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, progress: bool,
+         events: Path | None) -> TrainResult:
     started = time.perf_counter()
 
     with steps.step("loading data"):
         dataset = load_dataset(data_dir, progress=progress)
+        if events is not None:
+            dataset = merge_events(dataset, events)
         fingerprint = data_fingerprint(dataset.files)
     version = new_version(fingerprint)
     with BundleWriter(out_root, version) as writer:

@@ -27,7 +27,7 @@ DASHBOARD = REPO / "deploy" / "grafana" / "wren-dashboard.json"
 
 TIERS = ("feature", "recall", "ranking", "gateway")
 # Kustomizations that render a deployable set of objects (base alone is namespace-agnostic).
-KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod", "monitoring", "tools/bundle-loader")
+KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod", "monitoring", "tools/bundle-loader", "tools/retrain")
 
 
 def require_tool(name: str) -> str:

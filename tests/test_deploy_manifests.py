@@ -131,8 +131,8 @@ def memory(quantity: str | int) -> int:
 
 def tier_deployments(kustomization: str) -> dict[str, dict[str, Any]]:
     deployments = {obj["metadata"]["name"]: obj for obj in objects_of(kustomization, "Deployment")}
-    assert set(deployments) == set(TIERS), f"{kustomization}: Deployments {sorted(deployments)}"
-    return deployments
+    assert set(deployments) == {*TIERS, "nearline"}, f"{kustomization}: Deployments {sorted(deployments)}"
+    return {name: deployments[name] for name in TIERS}  # the nearline tier: tests/test_nearline_deploy.py
 
 
 # -- the image --------------------------------------------------------------------------------------------
@@ -743,13 +743,13 @@ def test_network_policy_denies_by_default_and_allows_exactly_the_call_graph(kust
     expected = set()
     for source in ("client", "prometheus"):
         expected |= {(source, "gateway", 8080, "TCP"), (source, "gateway", 50051, "TCP")}
-    expected |= {("prometheus", tier, 9090, "TCP") for tier in TIERS}
+    expected |= {("prometheus", tier, 9090, "TCP") for tier in (*TIERS, "nearline")}
     expected |= {("gateway", tier, 50051, "TCP") for tier in ("feature", "recall", "ranking")}
-    expected |= {(caller, "kube-dns", 53, protocol) for caller in ("gateway", "feature", "publish")
-                 for protocol in ("UDP", "TCP")}
+    redis_clients = ("feature", "publish", "nearline", "gateway", "recall")
+    expected |= {(caller, "kube-dns", 53, protocol) for caller in redis_clients for protocol in ("UDP", "TCP")}
     has_redis = any(obj["metadata"]["name"] == "redis" for obj in objects_of(kustomization, "StatefulSet"))
     redis_destinations = ("redis",) if has_redis else tuple(peer.name for peer in OUTSIDE_DESTINATIONS)
-    expected |= {(caller, redis, 6379, "TCP") for caller in ("feature", "publish") for redis in redis_destinations}
+    expected |= {(caller, redis, 6379, "TCP") for caller in redis_clients for redis in redis_destinations}
     allowed = allowed_connections(kustomization)
     assert not allowed - expected, f"allowed beyond the call graph: {sorted(allowed - expected)}"
     assert not expected - allowed, f"the call graph needs: {sorted(expected - allowed)}"

@@ -294,7 +294,7 @@ async def test_connect_explains_what_is_missing(redis_url: str) -> None:
 async def test_events_go_to_the_stream_for_consumer_groups(tiny_bundle: Bundle, redis_url: str) -> None:
     publish_bundle(tiny_bundle, redis_url, progress=False)
     store = await connect(redis_url, **RELAXED)
-    events = [Event(7, 11, "rating", 4.5, 2_000_000_000), Event(7, 12, "click", None, 2_000_000_001),
+    events = [Event(7, 11, "rating", 4.5, 2_000_000_000, "e-1"), Event(7, 12, "click", None, 2_000_000_001, "e-2"),
               Event(8, 13, "view", None, 2_000_000_002)]
     for event in events:
         await store.record_event(event)
@@ -303,9 +303,9 @@ async def test_events_go_to_the_stream_for_consumer_groups(tiny_bundle: Bundle, 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     entries = [fields for _, fields in client.xrange(KEYS.stream)]
     assert entries == [
-        {"user": "7", "item": "11", "type": "rating", "rating": "4.5", "ts": "2000000000"},
-        {"user": "7", "item": "12", "type": "click", "rating": "", "ts": "2000000001"},
-        {"user": "8", "item": "13", "type": "view", "rating": "", "ts": "2000000002"},
+        {"user": "7", "item": "11", "type": "rating", "rating": "4.5", "ts": "2000000000", "id": "e-1"},
+        {"user": "7", "item": "12", "type": "click", "rating": "", "ts": "2000000001", "id": "e-2"},
+        {"user": "8", "item": "13", "type": "view", "rating": "", "ts": "2000000002", "id": ""},
     ]
     client.xgroup_create(KEYS.stream, "trainer", id="0")
     [(_, messages)] = client.xreadgroup("trainer", "worker-1", {KEYS.stream: ">"}, count=10)

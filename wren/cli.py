@@ -18,7 +18,7 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config, seed=args.seed)
     if args.protocol:
         config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, protocol=args.protocol))
-    train(args.data, args.out, config, progress=not args.quiet)
+    train(args.data, args.out, config, progress=not args.quiet, events=args.events)
     return 0
 
 
@@ -30,14 +30,19 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     bundle = Bundle(args.artifacts)
     config = config_from_dict(bundle.manifest["config"])
+    dataset = load_dataset(args.data)
+    if args.events:
+        from pipeline.events import merge_events
+
+        dataset = merge_events(dataset, args.events)
     if args.target:
         from pipeline.evaluate import served_metrics
         from pipeline.evaluation.report import comparison_table
 
-        served = served_metrics(bundle, load_dataset(args.data), config, target=args.target, progress=not args.json)
+        served = served_metrics(bundle, dataset, config, target=args.target, progress=not args.json)
         print(json.dumps(served, indent=1) if args.json else comparison_table(served["systems"], served["k"]))
         return 0
-    metrics = evaluate_bundle(bundle, load_dataset(args.data), config, progress=not args.json)
+    metrics = evaluate_bundle(bundle, dataset, config, progress=not args.json)
     if args.json:
         print(json.dumps(metrics, indent=1))
     else:
@@ -62,6 +67,7 @@ TIERS = {
     "recall": ("services.recall.main", "RecallSettings"),
     "ranking": ("services.ranking.main", "RankingSettings"),
     "gateway": ("services.gateway.main", "GatewaySettings"),
+    "nearline": ("services.nearline.main", "NearlineSettings"),
 }
 
 
@@ -102,6 +108,15 @@ def _up(args: argparse.Namespace) -> int:
     return asyncio.run(run(config))
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    from wren.retrain import RetrainJob, run
+
+    job = RetrainJob(data=args.data, artifacts=args.artifacts, events=args.events, config=args.config, seed=args.seed,
+                     tolerance=args.tolerance, redis_url=args.redis_url or "", prefix=args.prefix,
+                     progress=not args.quiet)
+    return run(job, args.every, args.metrics_file, args.metrics_port)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from wren.bench.command import run
 
@@ -121,12 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--protocol", choices=["time", "random"], default=None,
                        help="evaluation split: each user's newest 20%% (time, the default) or a seeded random 25%% "
                             "(random, the public benchmark protocol); overrides [evaluation] protocol")
+    train.add_argument("--events", type=Path, default=None, metavar="DIR",
+                       help="nearline event log directory (*.jsonl) whose rating events are merged with the data")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="recompute the metrics of an existing bundle")
     evaluate.add_argument("--artifacts", type=Path, required=True, help="bundle directory or artifacts root")
     evaluate.add_argument("--data", type=Path, required=True, help="the dataset the bundle was trained on")
+    evaluate.add_argument("--events", type=Path, default=None, metavar="DIR",
+                          help="the event log the bundle was trained with (`wren train --events`)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--target", default=None, metavar="URL",
                           help="score the lists a running gateway serves over HTTP (start it with "
@@ -152,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to bind (WREN_HOST, default 0.0.0.0)")
     serve.set_defaults(handler=_serve)
 
+    nearline = commands.add_parser("nearline", help="run the nearline tier (the same as `wren serve nearline`)")
+    nearline.add_argument("--port", type=int, default=None, help="gRPC health port (WREN_PORT)")
+    nearline.add_argument("--metrics-port", type=int, default=None, help="Prometheus /metrics port (WREN_METRICS_PORT)")
+    nearline.add_argument("--host", default=None, help="address to bind (WREN_HOST, default 0.0.0.0)")
+    nearline.set_defaults(handler=_serve, tier="nearline", artifacts=None)
+
     publish = commands.add_parser("publish", help="load a bundle into Redis and make it the live version atomically")
     publish.add_argument("--artifacts", type=Path, required=True, help="bundle directory or artifacts root")
     publish.add_argument("--redis-url", required=True, help="e.g. redis://localhost:6379/0")
@@ -172,6 +197,28 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", type=Path, default=None,
                     help="where state.json, Prometheus targets and logs go (default ARTIFACTS/.wren-up)")
     up.set_defaults(handler=_up)
+
+    retrain = commands.add_parser(
+        "retrain", help="train on the data plus the nearline event log and publish only if served quality holds",
+        description="Trains a candidate bundle on --data plus the --events log, compares its served NDCG@10 with "
+                    "the live bundle's and publishes it (ARTIFACTS/current, and Redis with --redis-url) only if it is "
+                    "not worse beyond --tolerance; writes ARTIFACTS/retrain-reports/<time>-<version>.json.")
+    retrain.add_argument("--data", type=Path, required=True, help="base dataset directory (any MovieLens layout)")
+    retrain.add_argument("--artifacts", type=Path, required=True, help="the served artifacts root")
+    retrain.add_argument("--events", type=Path, default=None, metavar="DIR", help="nearline event log directory")
+    retrain.add_argument("--config", type=Path, default=None, help="TOML file overriding training settings")
+    retrain.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config's)")
+    retrain.add_argument("--tolerance", type=float, default=0.005,
+                         help="how much lower (absolute served NDCG@10) the candidate may score (default 0.005)")
+    retrain.add_argument("--redis-url", default=None, help="also publish the new bundle's features to this Redis")
+    retrain.add_argument("--prefix", default="wren", help="Redis key namespace (default: wren)")
+    retrain.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+                         help="run on a schedule, every SECONDS (default: once)")
+    retrain.add_argument("--metrics-file", type=Path, default=None,
+                         help="write the retrain metrics here after each run (Prometheus text format)")
+    retrain.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port (0 = no)")
+    retrain.add_argument("--quiet", action="store_true", help="no progress output")
+    retrain.set_defaults(handler=_retrain)
 
     bench = commands.add_parser(
         "bench", help="load-test a running gateway (--target/--grpc), or run benchmark suites side by side (--suite)",

@@ -90,8 +90,11 @@ class LocalStack:
             self._start_member(Member(f"{tier}-{index}", tier, 0, 0), lambda tier=tier: self._tier_env(tier))
             for tier in TIERS for index in range(1, config.replicas + 1)
         ))
+        if config.redis_url:
+            await self._start_member(Member("nearline", "nearline", 0, 0), lambda: self._tier_env("nearline"))
         gateway = Member("gateway", "gateway", 0, 0)
         await self._start_member(gateway, lambda: {
+            **self._tier_env("gateway"),
             "WREN_HTTP_PORT": str(gateway.http_port),
             **{f"WREN_{tier.upper()}_REPLICAS": ",".join(f"{config.host}:{m.port}" for m in self.replicas(tier))
                for tier in TIERS},
@@ -121,9 +124,16 @@ class LocalStack:
                 del self.processes[member.name]
 
     def _tier_env(self, tier: str) -> dict[str, str]:
-        if tier == "feature" and self.config.redis_url:
-            return {"WREN_BACKEND": "redis", "WREN_REDIS_URL": self.config.redis_url}
-        return {}
+        """With Redis: features from it, trending from the nearline tier into recall, invalidations between
+        gateways, and the nearline tier's event log under the state directory."""
+        url = self.config.redis_url
+        if not url:
+            return {}
+        if tier == "feature":
+            return {"WREN_BACKEND": "redis", "WREN_REDIS_URL": url}
+        if tier == "nearline":
+            return {"WREN_REDIS_URL": url, "WREN_EVENT_LOG_DIR": str(self.config.directory / "events")}
+        return {"WREN_REDIS_URL": url}
 
     def _publish(self) -> None:
         from services.common.bundle import Bundle
@@ -194,7 +204,8 @@ class LocalStack:
         }
         (directory / "state.json").write_text(json.dumps(state, indent=1) + "\n")
         targets = [{"targets": [f"{self.config.host}:{m.metrics_port}" for m in self.members if m.tier == tier],
-                    "labels": {"tier": tier, "job": f"wren-{tier}"}} for tier in (*TIERS, "gateway")]
+                    "labels": {"tier": tier, "job": f"wren-{tier}"}} for tier in (*TIERS, "nearline", "gateway")
+                   if tier != "nearline" or self.replicas(tier)]
         (directory / "prometheus_targets.json").write_text(json.dumps(targets, indent=1) + "\n")
         return directory / "state.json"
 
@@ -227,7 +238,7 @@ class LocalStack:
         if process.poll() is None:
             raise RuntimeError(f"{name} is still running")
         self.members.remove(member)
-        extra = self._tier_env(member.tier) if member.tier != "gateway" else {}
+        extra = self._tier_env(member.tier)
         self._spawn(member, extra)
         await self._wait_serving(member)
         self.write_state()

@@ -482,7 +482,7 @@ def _assemble(layout: str, parts: _Parts, files: list[Path]) -> Dataset:
     dropped: Counter[str] = Counter()
     items = parts.items.frame.reset_index(drop=True)
     known = items["item_id"]
-    ratings = _clean_ratings(parts.ratings.frame, known, dropped)
+    ratings = clean_ratings(parts.ratings.frame, known, dropped)
     tags = _empty_frame(_TAGS) if parts.tags is None else _clean_tags(parts.tags.frame, known, dropped)
     links = _empty_frame(_LINKS) if parts.links is None else _clean_links(parts.links.frame, known, dropped)
     users = None if parts.users is None else _users(parts.users.frame)
@@ -540,7 +540,7 @@ def _drop(frame: pd.DataFrame, mask: _Mask, reason: str, dropped: Counter[str]) 
     return frame[~np.asarray(mask, dtype=bool)]
 
 
-def _clean_ratings(frame: pd.DataFrame, known_items: pd.Series, dropped: Counter[str]) -> pd.DataFrame:
+def clean_ratings(frame: pd.DataFrame, known_items: pd.Series, dropped: Counter[str]) -> pd.DataFrame:
     """Known items only, one rating per (user, item), sorted by (user, time, item) with a fresh index."""
     frame = _drop(frame, ~frame["item_id"].isin(known_items), UNKNOWN_ITEM_RATINGS, dropped)
     frame = _drop(frame, _superseded_ratings(frame), DUPLICATE_RATINGS, dropped)

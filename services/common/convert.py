@@ -113,12 +113,13 @@ def event_from_proto(message: common_pb2.Event) -> Event:
         type=message.type,
         rating=message.rating if message.HasField("rating") else None,
         timestamp=message.timestamp,
+        event_id=message.event_id,
     )
 
 
 def event_to_proto(event: Event) -> common_pb2.Event:
     message = common_pb2.Event(user_id=event.user_id, item_id=event.item_id, type=event.type,
-                               timestamp=event.timestamp)
+                               timestamp=event.timestamp, event_id=event.event_id)
     if event.rating is not None:
         message.rating = event.rating
     return message

@@ -49,13 +49,15 @@ class ItemBatch:
 
 @dataclass(slots=True)
 class Event:
-    """One interaction. rating is None for clicks and views; timestamp is epoch seconds."""
+    """One interaction. rating is None for clicks and views; timestamp is epoch seconds; event_id is the
+    idempotency key the nearline tier applies each event once by ("" until the gateway assigns one)."""
 
     user_id: int
     item_id: int
     type: str
     rating: float | None
     timestamp: int
+    event_id: str = ""
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from services.common.validation import check_id, check_ids
 from services.feature.store import FeatureStore
 
 RATING_RANGE = (0.5, 5.0)
+EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class FeatureCore:
@@ -65,3 +67,5 @@ def validate_event(event: Event) -> None:
         raise InvalidArgument(f"a {event.type} event carries no rating")
     if event.timestamp < 0:
         raise InvalidArgument(f"timestamp must be seconds since the epoch, got {event.timestamp}")
+    if event.event_id and not EVENT_ID.fullmatch(event.event_id):
+        raise InvalidArgument("event_id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'")

@@ -256,6 +256,18 @@ def decode_item(data: bytes, meta: Meta) -> ItemRecord:
     )
 
 
+def stream_fields(event: Event) -> dict[str, str | int]:
+    """An event as the fields of its entry in the event stream (`Keys.stream`); rating "" for clicks and views."""
+    return {
+        "user": event.user_id,
+        "item": event.item_id,
+        "type": event.type,
+        "rating": "" if event.rating is None else repr(float(event.rating)),
+        "ts": event.timestamp,
+        "id": event.event_id,
+    }
+
+
 def encode_event(event: Event) -> bytes:
     rating = np.nan if event.rating is None else event.rating
     row = (event.timestamp, event.user_id, event.item_id, rating, EVENT_TYPES.index(event.type))

@@ -35,6 +35,7 @@ from services.feature.redis_layout import (
     decode_item,
     decode_user,
     encode_event,
+    stream_fields,
 )
 from services.feature.store import FeatureStore
 
@@ -358,13 +359,7 @@ class RedisFeatureStore(FeatureStore):
 
     async def record_event(self, event: Event) -> int:
         events_key = self.keys.user_events(event.user_id)
-        fields = {
-            "user": event.user_id,
-            "item": event.item_id,
-            "type": event.type,
-            "rating": "" if event.rating is None else repr(float(event.rating)),
-            "ts": event.timestamp,
-        }
+        fields = stream_fields(event)
 
         async def transaction() -> list:
             async with self._redis.pipeline(transaction=True) as pipe:

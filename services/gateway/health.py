@@ -9,7 +9,7 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.gateway.discovery import PeriodicTask
+from services.common.periodic import PeriodicTask
 from services.gateway.upstream import TierClient
 
 log = logging.getLogger(__name__)

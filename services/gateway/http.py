@@ -26,7 +26,7 @@ from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
-EVENT_FIELDS = {"user_id", "item_id", "type", "rating", "timestamp"}
+EVENT_FIELDS = {"user_id", "item_id", "type", "rating", "timestamp", "event_id"}
 INT64 = (-(2**63), 2**63)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Params = dict[str, Any]
@@ -95,6 +95,10 @@ def parse_event(payload: object) -> common_pb2.Event:
         if isinstance(rating, bool) or not isinstance(rating, int | float):
             raise InvalidArgument("rating must be a number")
         event.rating = float(rating)
+    if payload.get("event_id") is not None:
+        if not isinstance(payload["event_id"], str):
+            raise InvalidArgument("event_id must be a string")
+        event.event_id = payload["event_id"]
     return event
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.common.bundle import Bundle
@@ -13,16 +15,19 @@ from services.common.config import ServiceSettings
 from services.common.inflight import tracker
 from services.common.metrics import BUNDLE_INFO
 from services.common.process import prepare_process
+from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
 from services.gateway.catalogue import CatalogueApi, CatalogueConfig
 from services.gateway.discovery import Discovery, parse_replicas
 from services.gateway.fallback import FallbackCatalog
 from services.gateway.health import HealthChecker
 from services.gateway.http import GatewayHttp
+from services.gateway.invalidation import Invalidations
 from services.gateway.recommender import Recommender, RecommenderConfig
 from services.gateway.ring import ReplicaRing
 from services.gateway.servicer import GatewayServicer
 from services.gateway.upstream import TierClient
+from services.nearline.keys import NearlineKeys
 from wren.v1 import feature_pb2_grpc, gateway_pb2_grpc, ranking_pb2_grpc, recall_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,8 @@ class GatewaySettings(ServiceSettings):
     ejection_threshold: int = 3
     base_ejection_seconds: float = 2.0
     max_ejected_fraction: float = 0.5
+    redis_url: str = ""  # set: events invalidate a user's cached lists on every gateway replica (pub/sub)
+    redis_prefix: str = "wren"
 
 
 @dataclass
@@ -74,6 +81,8 @@ class Gateway:
     http: web.AppRunner
     recommender: Recommender
     tiers: dict[str, Tier] = field(default_factory=dict)
+    invalidations: Invalidations | None = None
+    watcher: BundleWatcher | None = None
 
     @property
     def http_port(self) -> int:
@@ -90,6 +99,10 @@ class Gateway:
             await tier.health.stop()
             await tier.discovery.stop()
             await tier.client.close()
+        if self.invalidations is not None:
+            await self.invalidations.stop()
+        if self.watcher is not None:
+            await self.watcher.stop()
 
 
 async def _tier(name: str, spec: str, settings: GatewaySettings) -> Tier:
@@ -124,6 +137,8 @@ async def start(settings: GatewaySettings) -> Gateway:
         [SERVICE_NAME], host=settings.host, port=settings.port, capacity=settings.capacity,
     )
     gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
+    if settings.redis_url:
+        gateway.invalidations = await _invalidations(settings, recommender)
     front = GatewayHttp(recommender, catalogue, gateway.ready, tracker("gateway", settings.capacity))
     gateway.http = web.AppRunner(front.app(), access_log=None)
     await gateway.http.setup()
@@ -132,9 +147,29 @@ async def start(settings: GatewaySettings) -> Gateway:
         tier.discovery.start()
         tier.health.start()
     BUNDLE_INFO.labels("gateway", bundle.version).set(1)
+
+    async def switch(new: Bundle) -> None:
+        """A new bundle: its fallback lists and catalogue (the tiers reload theirs on their own)."""
+        recommender.fallback = FallbackCatalog(new)
+        BUNDLE_INFO.remove("gateway", gateway.watcher.version if gateway.watcher else bundle.version)
+        BUNDLE_INFO.labels("gateway", new.version).set(1)
+
+    gateway.watcher = BundleWatcher(settings.artifacts, bundle.version, switch, "gateway", settings.reload_seconds,
+                                    settings.user_state)
+    gateway.watcher.start()
     await service.mark_ready()
     log.info("gateway listening", extra={"grpc_port": service.port, "http_port": gateway.http_port})
     return gateway
+
+
+async def _invalidations(settings: GatewaySettings, recommender: Recommender) -> Invalidations:
+    """Subscribed before the gateway reports ready, so no invalidation sent after that is missed."""
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=1.0)
+    invalidations = Invalidations(client, NearlineKeys(settings.redis_prefix).invalidations, recommender.forget)
+    recommender.broadcast = invalidations.publish
+    invalidations.start()
+    await asyncio.wait_for(invalidations.subscribed.wait(), 10.0)
+    return invalidations
 
 
 async def serve(settings: GatewaySettings) -> None:

@@ -7,7 +7,8 @@ along; it never sees HTTP or the gateway's own gRPC service.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ from wren.v1 import common_pb2, feature_pb2, ranking_pb2, recall_pb2
 
 MAX_K = 500
 DEFAULT_K = 10
+Broadcast = Callable[[int, int], Awaitable[None]]  # (user id, item id) of a stored event, to the other gateways
 
 
 @dataclass
@@ -80,8 +82,10 @@ class Recommender:
         results: UserKeyedCache,
         cold_lists: MeteredCache,
         config: RecommenderConfig = RecommenderConfig(),
+        broadcast: Broadcast | None = None,
     ) -> None:
         self.feature, self.recall, self.ranking = feature, recall, ranking
+        self.broadcast = broadcast
         self.fallback = fallback
         self.results = results
         self.cold_lists = cold_lists
@@ -271,8 +275,15 @@ class Recommender:
         while len(items) > self.config.remembered_items:
             del items[next(iter(items))]
 
+    def forget(self, user_id: int, item_id: int) -> None:
+        """Another gateway stored an event of `user_id` on `item_id`: this one's lists for the user are stale."""
+        self.results.invalidate(user_id)
+        self._remember(common_pb2.Event(user_id=user_id, item_id=item_id))
+
     async def record_event(self, event: common_pb2.Event, timeout: float | None = None) -> int:
         check_id(event.user_id, "user_id")
+        if not event.event_id:
+            event.event_id = uuid.uuid4().hex
         try:
             routed = await self.feature.call("RecordEvent", event, str(event.user_id), self.deadline(timeout))
         except UpstreamError as error:
@@ -281,4 +292,6 @@ class Recommender:
         finally:
             self.results.invalidate(event.user_id)
         self._remember(event)
+        if self.broadcast is not None:
+            await self.broadcast(event.user_id, event.item_id)
         return routed.response.user_version

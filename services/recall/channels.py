@@ -147,16 +147,26 @@ class ContentChannel:
         return self.prior.apply(_keep(catalog.ids[top], scores[top], seen, fetch), depth)
 
 
+class Trending(Protocol):
+    ids: np.ndarray  # int64, best first
+    generation: int  # changes whenever ids do
+
+
 class PopularityChannel:
-    """Recently popular items (time-decayed positive interactions) for everyone."""
+    """Recently popular items (time-decayed positive interactions) for everyone: what trends now (the nearline
+    tier's list, when there is one) ahead of the bundle's popular list."""
 
     name = "popularity"
 
-    def __init__(self, catalog: RecallCatalog) -> None:
+    def __init__(self, catalog: RecallCatalog, trending: Trending | None = None) -> None:
         self.catalog = catalog
+        self.trending = trending
 
     def propose(self, user: UserProfile, depth: int, seen: SeenFilter) -> Proposal:
         ids = self.catalog.popular
+        if self.trending is not None and len(self.trending.ids):
+            now = self.trending.ids[self.catalog.rows(self.trending.ids) >= 0]
+            ids = np.concatenate([now, ids[~np.isin(ids, now)]])
         return _keep(ids, _rank_scores(len(ids)), seen, depth)
 
 
@@ -237,14 +247,15 @@ CHANNELS = ("embedding", "item2item", "content", "popularity", "segment", "cf", 
 
 
 def default_channels(
-    catalog: RecallCatalog, popularity_prior: float = 1.0, covisit_seeds: int = 10, covisit_decay: float = 0.9
+    catalog: RecallCatalog, popularity_prior: float = 1.0, covisit_seeds: int = 10, covisit_decay: float = 0.9,
+    trending: Trending | None = None,
 ) -> list[Channel]:
     prior = PopularityPrior(catalog, strength=popularity_prior)
     channels: list[Channel] = [
         EmbeddingChannel(catalog, prior),
         ItemToItemChannel(catalog, prior=prior),
         ContentChannel(catalog, prior=prior),
-        PopularityChannel(catalog),
+        PopularityChannel(catalog, trending),
         SegmentChannel(catalog),
         CFChannel(catalog),
         ItemGraphChannel(catalog, "covisit", covisit_seeds, covisit_decay),

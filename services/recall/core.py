@@ -11,6 +11,7 @@ from services.common.caches import MISSING, MeteredCache, UserKeyedCache
 from services.common.errors import InvalidArgument
 from services.common.types import Candidates, UserProfile
 from services.common.validation import check_id, check_k
+from services.recall.channels import Trending
 from services.recall.recaller import Recaller
 
 
@@ -26,8 +27,9 @@ class RecallCore:
     version) can never be answered from an older list; similar-item lists are cached per item."""
 
     def __init__(self, recaller: Recaller, user_cache: UserKeyedCache, similar_cache: MeteredCache,
-                 index_kind: str | None = None) -> None:
+                 index_kind: str | None = None, trending: Trending | None = None) -> None:
         self.recaller = recaller
+        self.trending = trending
         self.user_cache = user_cache
         self.similar_cache = similar_cache
         self.index_kind = index_kind
@@ -41,7 +43,8 @@ class RecallCore:
         """(candidates, served from cache)."""
         check_id(profile.user_id, "user.user_id")
         check_k(k, self.recaller.max_k)
-        key = (k, profile.version, profile.bundle_version, self.version)
+        trending = self.trending.generation if self.trending else 0
+        key = (k, profile.version, profile.bundle_version, self.version, trending)
         cached = self.user_cache.get(profile.user_id, key)
         if cached is not MISSING:
             return cached, True
@@ -72,7 +75,7 @@ class RecallCore:
 
     def reload(self, bundle: Bundle) -> None:
         """Switches to a new bundle; items added since the old one was loaded are added again."""
-        recaller = Recaller.from_bundle(bundle, self.index_kind, max_k=self.recaller.max_k)
+        recaller = Recaller.from_bundle(bundle, self.index_kind, self.trending, max_k=self.recaller.max_k)
         for item in self.added.values():
             if item.item_id not in recaller.catalog.row_of:
                 recaller.catalog.add_item(item.item_id, list(item.genres), list(item.tags))

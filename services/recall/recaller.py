@@ -8,7 +8,7 @@ from services.common.bundle import Bundle
 from services.common.errors import InvalidArgument, NotFound
 from services.common.types import Candidates, UserProfile
 from services.recall.catalog import RecallCatalog
-from services.recall.channels import Channel, Proposal, SeenFilter, default_channels
+from services.recall.channels import Channel, Proposal, SeenFilter, Trending, default_channels
 from services.recall.merge import merge
 
 DEFAULT_QUOTAS = {"embedding": 0.05, "item2item": 0.05, "content": 0.05, "popularity": 0.1, "segment": 0.1,
@@ -32,14 +32,17 @@ class Recaller:
         self.max_k = max_k
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, index_kind: str | None = None, **overrides: object) -> Recaller:
-        """The recaller a bundle was evaluated with: its index, quotas and popularity prior."""
+    def from_bundle(cls, bundle: Bundle, index_kind: str | None = None, trending: Trending | None = None,
+                    **overrides: object) -> Recaller:
+        """The recaller a bundle was evaluated with: its index, quotas and popularity prior (and, serving, the
+        nearline tier's trending list in the popularity channel)."""
         recall = bundle.manifest.get("recall", {})
         config = bundle.manifest["config"]
         catalog = RecallCatalog.from_bundle(bundle, index_kind or config["index"]["kind"])
         prior = float(config.get("recall", {}).get("popularity_prior", 1.0))
         covisit = config.get("covisit", {})
-        channels = default_channels(catalog, prior, int(covisit.get("seeds", 10)), float(covisit.get("decay", 0.9)))
+        channels = default_channels(catalog, prior, int(covisit.get("seeds", 10)), float(covisit.get("decay", 0.9)),
+                                    trending)
         return cls(catalog, channels, recall.get("quotas"), **overrides)  # type: ignore[arg-type]
 
     @property

@@ -65,18 +65,20 @@ class ItemFeatureBatch(_message.Message):
     def __init__(self, item_ids: _Optional[_Iterable[int]] = ..., known: _Optional[_Iterable[bool]] = ..., dense: _Optional[_Union[Matrix, _Mapping]] = ..., genres: _Optional[_Union[Matrix, _Mapping]] = ..., embedding: _Optional[_Union[Matrix, _Mapping]] = ..., titles: _Optional[_Iterable[str]] = ..., genre_names: _Optional[_Iterable[str]] = ..., years: _Optional[_Iterable[int]] = ..., bundle_version: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("user_id", "item_id", "type", "rating", "timestamp")
+    __slots__ = ("user_id", "item_id", "type", "rating", "timestamp", "event_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     RATING_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     item_id: int
     type: str
     rating: float
     timestamp: int
-    def __init__(self, user_id: _Optional[int] = ..., item_id: _Optional[int] = ..., type: _Optional[str] = ..., rating: _Optional[float] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    event_id: str
+    def __init__(self, user_id: _Optional[int] = ..., item_id: _Optional[int] = ..., type: _Optional[str] = ..., rating: _Optional[float] = ..., timestamp: _Optional[int] = ..., event_id: _Optional[str] = ...) -> None: ...
 
 class RecordEventResponse(_message.Message):
     __slots__ = ("user_version",)
