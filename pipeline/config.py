@@ -21,7 +21,7 @@ class IndexConfig:
     ef_construction: int = 200
     ef_search: int = 128  # the least search width; training widens it until target_recall is met
     full_scan_share: float = 1 / 16  # HNSW queries asking for this share of the catalogue scan it exactly
-    target_recall: float = 0.98  # HNSW recall@100 against exact search on sample item queries; 0 = no calibration
+    target_recall: float = 0.98  # HNSW recall@100 vs exact search on sample queries (index_tuning); 0 = off
     calibration_queries: int = 500
     lsh_tables: int = 16
     lsh_projections: int = 14

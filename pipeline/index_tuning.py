@@ -40,3 +40,18 @@ def calibrate_ef(index: HnswIndex, exact: VectorIndex, queries: np.ndarray, targ
         index.full_scan_share = scan_share
     return {"ef_search": index.ef_search, f"recall_at_{k}": tried[str(index.ef_search)], "target": target,
             "queries": int(len(queries)), "tried": tried}
+
+
+def calibration_queries(exact: VectorIndex, ids: np.ndarray, vectors: np.ndarray, count: int,
+                        seed: int) -> np.ndarray:
+    """Queries like the ones serving sends, from the `vectors` an index holds under `ids`: half are item
+    vectors (similar items), half the mean of an item and its 4 nearest neighbours (a user's recent items
+    average into a vector between items, which is harder for a graph than one it holds)."""
+    rows = np.sort(np.random.default_rng(seed).permutation(len(vectors))[:count])
+    items, tastes = vectors[rows[::2]], vectors[rows[1::2]]
+    if len(tastes):
+        neighbours, _ = exact.search(tastes, min(5, len(vectors)))
+        order = np.argsort(ids)
+        positions = order[np.searchsorted(ids, neighbours, sorter=order)]
+        tastes = vectors[positions].mean(axis=1)
+    return np.vstack([items, tastes]).astype(np.float32)

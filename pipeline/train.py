@@ -19,7 +19,7 @@ from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
 from pipeline.evaluate import evaluate_bundle
 from pipeline.events import merge_events
-from pipeline.index_tuning import calibrate_ef
+from pipeline.index_tuning import calibrate_ef, calibration_queries
 from pipeline.models.trainer import predict
 from pipeline.progress import Steps
 from pipeline.quotas import fit_quotas, scores_by_user
@@ -222,9 +222,9 @@ def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) ->
     }
     calibration: dict = {}
     if config.index.target_recall > 0 and len(ids) > 0:
-        rows = np.random.default_rng(config.seed).permutation(len(ids))[: config.index.calibration_queries]
-        calibration = calibrate_ef(indexes["hnsw"], indexes["exact"], vectors[np.sort(rows)],
-                                   config.index.target_recall, floor=config.index.ef_search)
+        queries = calibration_queries(indexes["exact"], ids, vectors, config.index.calibration_queries, config.seed)
+        calibration = calibrate_ef(indexes["hnsw"], indexes["exact"], queries, config.index.target_recall,
+                                   floor=config.index.ef_search)
     return indexes, calibration
 
 

@@ -762,3 +762,19 @@ def test_calibration_widens_a_weak_graph_until_it_reaches_the_target(vectors: np
     weak.full_scan_share = 0.0
     assert index_recall_at(weak, exact, queries) == pytest.approx(result["recall_at_100"])
     assert calibrate_ef(weak, exact, queries, target=0.5, floor=300)["ef_search"] == 384  # never below the floor
+
+
+def test_calibration_queries_are_items_and_means_of_item_neighbourhoods(vectors: np.ndarray, ids: np.ndarray) -> None:
+    from pipeline.index_tuning import calibration_queries
+
+    exact = build_index("exact", DIM, ids, vectors)
+    queries = calibration_queries(exact, ids, vectors, 40, seed=1)
+    assert queries.shape == (40, DIM) and queries.dtype == np.float32
+    items, tastes = queries[:20], queries[20:]
+    assert all(any(np.array_equal(query, vector) for vector in vectors) for query in items)
+    for taste in tastes:  # the mean of some item and its four nearest: no stored vector, but close to five
+        assert not any(np.array_equal(taste, vector) for vector in vectors)
+        top, _ = exact.search(taste[None, :], 5)
+        rows = np.searchsorted(ids, top[0])
+        assert np.allclose(vectors[rows].mean(axis=0), taste, atol=1e-5)
+    assert np.array_equal(queries, calibration_queries(exact, ids, vectors, 40, seed=1))

@@ -98,12 +98,14 @@ async def run(ctx: SuiteContext) -> SuiteReport:
     slopes["whole run"] = {"seconds": slope(sizes, [run["train_seconds"] for run in runs]),
                            "peak_mb": slope(sizes, [run["peak_mb"] for run in runs])}
     size_rows = [[f"{run['ratings']:,}", f"{run['users']:,}", f"{run['items']:,}", run["train_seconds"],
-                  run["peak_mb"] / 1024, run["served_ndcg"], run["hnsw_recall_at_100"]] for run in runs]
+                  run["peak_mb"] / 1024, run["served_ndcg"], run["vs_best_baseline"], run["hnsw_recall_at_100"]]
+                 for run in runs]
     step_rows = [[_label(step), *[run["step_seconds"][step] for run in runs], slopes[step]["seconds"],
                   slopes[step]["peak_mb"]] for step in steps]
     size_headers = [f"{int(size):,}" for size in sizes]
     tables = [
-        table(["ratings", "users", "items", "train s", "peak GB", "served NDCG", "HNSW R@100"], size_rows,
+        table(["ratings", "users", "items", "train s", "peak GB", "served NDCG", "vs best baseline", "HNSW R@100"],
+              size_rows,
               "Training cost by data size (synthetic MovieLens layout, one fresh process per size)"),
         table(["step", *[f"s @ {h}" for h in size_headers], "slope (time)", "slope (memory)"], step_rows,
               "Seconds per step and log-log slopes against the number of ratings (1 = linear)"),
