@@ -20,7 +20,8 @@ class PriorRanker(Ranker):
     strong ranker on its own; with a small data set of labels a deep model learns a correction to it more
     reliably than the whole order. The feature is a score over the channel's best (at most 1), so the shift
     keeps the logits of the top candidates near the inner model's: served scores are float32 sigmoids, which
-    would tie at 1.0 past a logit of ~16. `scale` is trained; `column` is fixed (a buffer in the ONNX graph)."""
+    would tie at 1.0 past a logit of ~16. `scale` is trained, then set on validation NDCG by `tune_prior_scale`;
+    `column` is fixed (a buffer in the ONNX graph)."""
 
     def __init__(self, inner: Ranker, column: int, scale: float) -> None:
         super().__init__()
