@@ -16,6 +16,7 @@ from services.common.inflight import InFlight
 from services.common.logs import request_id
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
+from services.gateway.webapp import add_webapp
 from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class GatewayHttp:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics)
+        add_webapp(app)
         return app
 
     @web.middleware

@@ -1,0 +1,342 @@
+"""The web app in a real browser: Debian's headless chromium, driven by Selenium, against a real `wren up`.
+
+Screenshots of each page go to $WREN_WEBAPP_SCREENSHOTS when it is set (`docs/img` refreshes the README's),
+otherwise to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from services.common.bundle import Bundle
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS_ENV = "WREN_WEBAPP_SCREENSHOTS"
+WAIT_SECONDS = 20  # the longest any condition is waited for; conditions, never sleeps
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+
+
+@dataclass
+class Site:
+    url: str  # the address `wren up` printed first, "http://127.0.0.1:PORT/"
+    state: dict[str, Any]  # its state.json: the processes and their pids
+
+    def pid(self, name: str) -> int:
+        return next(p["pid"] for p in self.state["processes"] if p["name"] == name)
+
+    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.url.rstrip("/") + path)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def json(self, path: str) -> dict[str, Any]:
+        status, _, body = self.get(path)
+        assert status == 200, (path, status, body)
+        return json.loads(body)
+
+
+def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+
+
+@pytest.fixture(scope="module")
+def site(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`wren up` as a user runs it (any free ports), until its first line names the site's address."""
+    state_dir = tmp_path_factory.mktemp("webapp-stack")
+    env = {**os.environ, "WREN_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wren.cli", "up", "--artifacts", str(tiny_artifacts), "--grpc-port", "0",
+         "--http-port", "0", "--state-dir", str(state_dir)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    try:
+        first = lines.get(timeout=180)
+        assert first.startswith("Wren is up: open http://127.0.0.1:"), first
+        url = first.removeprefix("Wren is up: open ")
+        yield Site(url, json.loads((state_dir / "state.json").read_text()))
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = os.environ.get(SCREENSHOTS_ENV)
+    directory = Path(target) if target else tmp_path_factory.mktemp("webapp-screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not binary.exists():
+            pytest.fail(f"{binary} is missing; run `make install` (it installs chromium and chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,900", "--lang=en-US", "--no-first-run"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def console_errors(driver: webdriver.Chrome) -> list[str]:
+    """SEVERE browser-console entries since the last call (reading the log empties it)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+@pytest.fixture
+def page(browser: webdriver.Chrome, site: Site) -> Iterator[webdriver.Chrome]:
+    """The browser on a clean slate (no chosen user, desktop size); after the test its console has no errors."""
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.get(site.url + "static/favicon.svg")
+    browser.execute_script("window.localStorage.clear()")
+    console_errors(browser)
+    yield browser
+    assert console_errors(browser) == []
+
+
+def wait_for(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], what: str) -> Any:
+    return WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=[WebDriverException]).until(condition, what)
+
+
+def elements(driver: webdriver.Chrome, css: str, minimum: int = 1) -> list[WebElement]:
+    """Waits until at least `minimum` elements match `css` and returns them all."""
+    return wait_for(driver, lambda d: (found := d.find_elements(By.CSS_SELECTOR, css)) and len(found) >= minimum
+                    and found, f"{minimum}+ elements matching {css!r}")
+
+
+def text_of(driver: webdriver.Chrome, css: str, contains: str) -> str:
+    return wait_for(driver, lambda d: next((e.text for e in d.find_elements(By.CSS_SELECTOR, css)
+                                            if contains in e.text), None), f"{css!r} containing {contains!r}")
+
+
+def item_ids(driver: webdriver.Chrome, css: str) -> list[int]:
+    return [int(e.get_attribute("data-item-id")) for e in driver.find_elements(By.CSS_SELECTOR, css)]
+
+
+def settled(driver: webdriver.Chrome) -> None:
+    """Waits until no part of the page is still loading."""
+    wait_for(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".loading, [aria-busy='true']"), "page loaded")
+
+
+def shoot(driver: webdriver.Chrome, directory: Path, name: str) -> Path:
+    path = directory / f"webapp-{name}.png"
+    assert driver.save_screenshot(str(path)), path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return path
+
+
+def a_user(tiny_artifacts: Path, row: int) -> int:
+    return int(Bundle(tiny_artifacts).users.ids[row])
+
+
+def test_pages_and_assets_over_http(site: Site) -> None:
+    """Every page address answers the app itself, deep links included; assets have their types; misses are 404."""
+    status, headers, shell = site.get("/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    for path in ("/movies/1", "/movies/999999", "/users/3", "/users/not-a-number"):
+        assert site.get(path)[::2] == (200, shell), path
+    status, headers, _ = site.get("/static/app.js")
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    status, headers, _ = site.get("/static/app.css")
+    assert status == 200 and headers["Content-Type"].startswith("text/css") and headers["ETag"]
+    request = urllib.request.Request(site.url + "static/app.css", headers={"If-None-Match": headers["ETag"]})
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(request, timeout=10)
+    assert not_modified.value.code == 304
+    status, _, body = site.get("/static/../pyproject.toml")
+    assert status == 404 and json.loads(body)["error"]["code"]
+    status, _, body = site.get("/static/missing.js")
+    assert status == 404 and json.loads(body)["error"]["code"] == "NOT_FOUND"
+
+
+def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, tiny_artifacts: Path,
+                                       screenshots: Path) -> None:
+    page.get(site.url)
+    genres = site.json("/v1/genres")["genres"]
+    rows = elements(page, ".genre-row", len(genres))
+    assert [row.get_attribute("data-genre") for row in rows] == [g["genre"] for g in genres]
+    first_genre = genres[0]["genre"]
+    top = site.json(f"/v1/genres/{first_genre}/items?sort=rating&k=12")["items"]
+    elements(page, ".genre-row .tile", len(top))
+    assert item_ids(page, f".genre-row[data-genre='{first_genre}'] .tile") == [i["item_id"] for i in top]
+    assert "Choose a user" in page.find_element(By.ID, "main").text
+
+    user = a_user(tiny_artifacts, 5)
+    field = page.find_element(By.ID, "user-id")
+    field.send_keys(str(user), Keys.ENTER)
+    wait_for(page, lambda d: d.current_url.endswith(f"/?user={user}"), "the address names the user")
+    cards = elements(page, ".recommended .card")
+    expected = site.json(f"/v1/recommendations?user_id={user}&k=10")
+    assert item_ids(page, ".recommended .card") == [i["item_id"] for i in expected["items"]]
+    why = cards[0].find_element(By.CSS_SELECTOR, "details.why")
+    why.find_element(By.TAG_NAME, "summary").click()
+    explained = why.text
+    assert "Recall channels" in explained and expected["model_version"] in explained
+    assert all(source in explained for source in expected["items"][0]["sources"])
+    assert f"variant {expected['variant']}" in explained and "Cached" in explained
+    settled(page)
+    shoot(page, screenshots, "home")
+
+    tile = page.find_element(By.CSS_SELECTOR, f".genre-row[data-genre='{first_genre}'] .tile a.title")
+    movie = top[0]["item_id"]
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", tile)
+    tile.click()
+    wait_for(page, lambda d: d.current_url == f"{site.url}movies/{movie}", "the movie's address")
+    details = site.json(f"/v1/items/{movie}")["item"]
+    heading = text_of(page, "main h1", str(details["year"]))
+    assert page.title.startswith(heading.split(" (")[0])
+    similar = site.json(f"/v1/items/{movie}/similar?k=12")["items"]
+    elements(page, ".similar .card", len(similar))
+    assert item_ids(page, ".similar .card") == [i["item_id"] for i in similar]
+    for tag in details["tags"]:
+        assert tag in page.find_element(By.CSS_SELECTOR, ".movie .tags").text
+    settled(page)
+    shoot(page, screenshots, "movie")
+
+    other = site.json(f"/v1/items/{similar[0]['item_id']}")["item"]
+    page.get(f"{site.url}movies/{other['item_id']}")  # a deep link loads directly
+    text_of(page, "main h1", other["title"].split(" (")[0])
+    page.back()
+    wait_for(page, lambda d: d.current_url == f"{site.url}movies/{movie}", "back to the first movie")
+    elements(page, ".similar .card", len(similar))
+
+
+def test_rating_on_the_user_page_updates_recommendations(page: webdriver.Chrome, site: Site, tiny_artifacts: Path,
+                                                         screenshots: Path) -> None:
+    user = a_user(tiny_artifacts, 12)
+    profile = site.json(f"/v1/users/{user}?limit=20")
+    page.get(f"{site.url}users/{user}")
+    text_of(page, "main h1", f"User {user}")
+    assert profile["segment"] in page.find_element(By.CSS_SELECTOR, ".segment").text
+    rows = elements(page, ".ratings tbody tr", len(profile["ratings"]))
+    assert item_ids(page, ".ratings tbody tr") == [r["item"]["item_id"] for r in profile["ratings"]]
+    assert len(rows) == min(20, profile["total"])
+    cards = elements(page, ".recommended .card", 2)
+    settled(page)
+    shoot(page, screenshots, "user")
+
+    before = item_ids(page, ".recommended .card")
+    rated = before[0]
+    Select(cards[0].find_element(By.TAG_NAME, "select")).select_by_value("4.5")
+    cards[0].find_element(By.CSS_SELECTOR, "form.rate button").click()
+    wait_for(page, lambda d: len(now := item_ids(d, ".recommended .card")) == len(before) and rated not in now,
+             "a full new list, without the rated movie")
+    after = item_ids(page, ".recommended .card")
+    assert rated not in after and len(after) == len(before)
+    wait_for(page, lambda d: item_ids(d, ".ratings tbody tr")[:1] == [rated], "the rating on top of the ratings")
+    assert "4.5" in page.find_element(By.CSS_SELECTOR, ".ratings tbody tr").text
+    assert rated not in [i["item_id"] for i in site.json(f"/v1/recommendations?user_id={user}&k=10")["items"]]
+    assert site.json(f"/v1/users/{user}?limit=1")["ratings"][0]["item"]["item_id"] == rated
+
+
+def test_unknown_and_bad_ids_say_so(browser: webdriver.Chrome, site: Site) -> None:
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    console_errors(browser)
+    for path, heading, code in (("movies/999999", "Movie not found", "NOT_FOUND"),
+                                ("users/999999", "User not found", "NOT_FOUND"),
+                                ("users/abc", "User abc", "INVALID_ARGUMENT")):
+        browser.get(site.url + path)
+        text_of(browser, "main h1", heading)
+        alert = text_of(browser, "[role='alert']", code)
+        assert alert.startswith("Not found:" if code == "NOT_FOUND" else "Could not load"), alert
+    # The only console entries are the browser's own notes of the API's 4xx answers shown above.
+    for message in console_errors(browser):
+        assert "the server responded with a status of 40" in message, message
+    browser.get(site.url + "nowhere/at/all")
+    assert json.loads(browser.find_element(By.TAG_NAME, "body").text)["error"]["code"]
+    console_errors(browser)
+
+
+def test_degraded_answer_is_shown(page: webdriver.Chrome, site: Site, tiny_artifacts: Path) -> None:
+    """With ranking paused (SIGSTOP), the list comes in recall order and the page says so."""
+    user = a_user(tiny_artifacts, 20)  # asked for nowhere else, so no cached full answer exists
+    ranking = site.pid("ranking-1")
+    os.kill(ranking, signal.SIGSTOP)
+    try:
+        page.get(f"{site.url}?user={user}")
+        warning = text_of(page, ".recommended .notice.warn", "Degraded answer")
+        assert "recall order" in warning and "degraded_reason: ranking_" in warning
+        elements(page, ".recommended .card")
+    finally:
+        os.kill(ranking, signal.SIGCONT)
+
+
+def test_phone_width_has_no_horizontal_overflow(page: webdriver.Chrome, site: Site, tiny_artifacts: Path,
+                                                screenshots: Path) -> None:
+    user = a_user(tiny_artifacts, 5)
+    page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    for path, name in (("", "phone-home"), ("movies/2", "phone-movie"), (f"users/{user}", "phone-user")):
+        page.get(site.url + path + ("?user=" + str(user) if not path else ""))
+        elements(page, ".card, .tile")
+        settled(page)
+        width = page.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+        assert width[0] == PHONE["width"], f"/{path}: viewport {width[0]}px; is the viewport meta missing?"
+        assert width[1] <= width[0], f"/{path} is {width[1]}px wide on a {width[0]}px screen"
+        shoot(page, screenshots, name)
+
+
+def test_keyboard_reaches_and_follows_a_movie_link(page: webdriver.Chrome, site: Site) -> None:
+    page.get(site.url)
+    elements(page, ".genre-row .tile")
+    settled(page)
+    body = page.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    focused = page.switch_to.active_element
+    assert focused.text == "Skip to content"
+    for _ in range(40):
+        href = focused.get_attribute("href") or ""
+        if "/movies/" in href:
+            break
+        focused.send_keys(Keys.TAB)
+        focused = page.switch_to.active_element
+    else:
+        pytest.fail("40 presses of Tab never reached a movie link")
+    outline = page.execute_script("const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineWidth]",
+                                  focused)
+    assert outline[0] != "none" and outline[1] != "0px", f"the focused link shows no focus ring: {outline}"
+    focused.send_keys(Keys.ENTER)
+    wait_for(page, lambda d: d.current_url == href, "the movie page the link names")
+    text_of(page, "main h1", "")
+    elements(page, ".similar .card")
