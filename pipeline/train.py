@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import coldstart, content, embeddings, features
+from pipeline import catalogue, coldstart, content, embeddings, features
 from pipeline.bundle_writer import BundleWriter, data_fingerprint, new_version
 from pipeline.config import TrainConfig
 from pipeline.crossfit import ItemSide, crossfit_rows
@@ -133,11 +133,13 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool) ->
             _write_users(writer, "users.npz", served_users)
             _write_users(writer, "eval/users.npz", eval_users)
             items = served.items
+            catalogue_arrays, catalogue_lists = catalogue.catalogue_columns(dataset, items.ids)
             writer.save_npz(
                 "items.npz", ids=items.ids, dense=items.dense, genres=items.genres, years=items.years,
                 popularity=items.popularity, has_embedding=has_embedding, counters=items.counters,
+                **catalogue_arrays,
             )
-            writer.save_json("items.json", {"titles": _titles(dataset, items.ids)})
+            writer.save_json("items.json", {"titles": _titles(dataset, items.ids), **catalogue_lists})
             writer.save_npy("embeddings.npy", vectors * has_embedding[:, None])
             writer.save_npz(
                 "content.npz", data=content_matrix.data, indices=content_matrix.indices,
@@ -179,7 +181,7 @@ def _write_users(writer: BundleWriter, relative: str, users: UserTable) -> None:
         relative, ids=users.ids, counters=users.counters, genre_counts=users.genre_counts,
         genre_rated=users.genre_rated, genre_rating_sum=users.genre_rating_sum,
         recent=users.recent, rated_indptr=users.rated_indptr, rated_ids=users.rated_ids,
-        segment=users.segment,
+        segment=users.segment, rated_ratings=users.rated_ratings, rated_timestamps=users.rated_timestamps,
     )
 
 

@@ -11,13 +11,14 @@ from pipeline import coldstart, features
 from services.common.bundle import UserTable
 
 
-def rated_csr(ratings: pd.DataFrame, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr [m + 1], item ids) of each user's rated items, users in `user_ids` order, each user's
-    newest first (ties by descending item id)."""
+def rated_csr(ratings: pd.DataFrame, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr [m + 1], item ids, their ratings float32, their timestamps int64) of each user's rated items,
+    users in `user_ids` order, each user's newest first (ties by descending item id)."""
     frame = ratings.sort_values(["user_id", "timestamp", "item_id"], ascending=[True, False, False], kind="stable")
     rows = np.searchsorted(user_ids, frame["user_id"].to_numpy(np.int64))
     counts = np.bincount(rows, minlength=len(user_ids))
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), frame["item_id"].to_numpy(np.int64)
+    return (np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), frame["item_id"].to_numpy(np.int64),
+            frame["rating"].to_numpy(np.float32), frame["timestamp"].to_numpy(np.int64))
 
 
 def user_table(
@@ -30,7 +31,7 @@ def user_table(
     """(table of every user in `ratings`, segmentation kind)."""
     user_ids, snapshot = features.user_snapshot(ratings, items, threshold, recent_len)
     segment, names, kind = coldstart.assign_segments(user_ids, snapshot.counters[:, 0], demographics)
-    indptr, rated = rated_csr(ratings, user_ids)
+    indptr, rated, rated_ratings, rated_timestamps = rated_csr(ratings, user_ids)
     table = UserTable(
         ids=user_ids,
         counters=snapshot.counters,
@@ -41,6 +42,8 @@ def user_table(
         rated_indptr=indptr,
         rated_ids=rated,
         segment=segment,
+        rated_ratings=rated_ratings,
+        rated_timestamps=rated_timestamps,
         segment_names=names,
     )
     return table, kind

@@ -18,6 +18,7 @@ from services.common.caches import MeteredCache, UserKeyedCache
 from services.common.config import load_settings
 from services.common.errors import WrenError
 from services.common.threads import limit_blas_threads
+from services.feature.catalogue_core import CatalogueCore
 from services.feature.core import FeatureCore
 from services.feature.main import FeatureSettings, build_store
 from services.feature.servicer import FeatureServicer
@@ -47,7 +48,8 @@ class DirectTier:
         self.seconds = 0.0
         self.calls = 0
 
-    async def call(self, method: str, request: Any, key: str, deadline: float, *, metadata: Any = None) -> Routed:
+    async def call(self, method: str, request: Any, key: str, deadline: float, *, metadata: Any = None,
+                   attempt_timeout: float | None = None) -> Routed:
         started = time.perf_counter()
         try:
             response = await getattr(self.servicer, method)(request, None)
@@ -109,7 +111,7 @@ async def build_pipeline(
         recall.index or None,
     )
     ranker = await Ranker.load(bundle, settings(RankingSettings, "ranking").ranker_options())
-    tiers = {"feature": DirectTier("feature", FeatureServicer(feature_core)),
+    tiers = {"feature": DirectTier("feature", FeatureServicer(feature_core, CatalogueCore(lambda: feature_core.store))),
              "recall": DirectTier("recall", RecallServicer(recall_core)),
              "ranking": DirectTier("ranking", RankingServicer(ranker))}
     gateway = load_settings(GatewaySettings, artifacts=path, user_state=user_state, feature_replicas="-",

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi")
+ACCENTED = {7: "Amélie Poulain", 12: "Le Mépris"}  # items whose title starts with an accented name (search tests)
 TAGS = ("funny", "dark", "classic", "twist ending", "space", "love story", "gore", "heist")
 
 
 def write_movielens(
     directory: Path, users: int = 80, items: int = 150, seed: int = 0, per_user: tuple[int, int] = (25, 60)
 ) -> Path:
-    """ml-latest-small layout (ratings.csv, movies.csv, tags.csv) where users prefer some genres and items
+    """ml-latest-small layout (ratings.csv, movies.csv, tags.csv, links.csv) where users prefer some genres and items
     have a quality and a Zipf-like popularity, so ratings, recall and ranking all carry signal."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -28,7 +29,13 @@ def write_movielens(
         for item in range(items):
             genres = "|".join(GENRES[g] for g in sorted(item_genres[item]))
             year = 1960 + (item * 7) % 60
-            movies.write(f'{item + 1},"Movie {item + 1}, the sequel ({year})",{genres}\n')
+            name = f"{ACCENTED[item + 1]}, Movie {item + 1}" if item + 1 in ACCENTED else f"Movie {item + 1}"
+            movies.write(f'{item + 1},"{name}, the sequel ({year})",{genres}\n')
+    with open(directory / "links.csv", "w") as links:
+        links.write("movieId,imdbId,tmdbId\n")
+        for item in range(items):
+            tmdb = "" if item % 10 == 9 else str(9000 + item)
+            links.write(f"{item + 1},{1_000_000 + item:07d},{tmdb}\n")
 
     rows = []
     for user in range(users):

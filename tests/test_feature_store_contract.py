@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from services.common.bundle import Bundle
@@ -168,3 +170,83 @@ async def test_memory_and_redis_agree_after_the_same_events(tiny_bundle: Bundle,
             assert_same_profile(await redis.get_user(user_id), await memory.get_user(user_id))
     finally:
         await redis.close()
+
+
+def data_frames(tiny_data: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(tiny_data / f"{name}.csv", dtype={"imdbId": str, "tmdbId": str})
+            for name in ("ratings", "movies", "tags", "links")}
+
+
+async def test_catalogue_summarises_every_item_over_all_ratings(store: FeatureStore, tiny_bundle: Bundle,
+                                                                tiny_data: Path) -> None:
+    catalogue = await store.catalogue()
+    assert catalogue.version == tiny_bundle.version
+    np.testing.assert_array_equal(catalogue.ids, tiny_bundle.items.ids)
+    ratings = data_frames(tiny_data)["ratings"].groupby("movieId")["rating"]
+    counts, means = ratings.count(), ratings.mean()
+    titles = data_frames(tiny_data)["movies"].set_index("movieId")["title"]
+    ids = [int(i) for i in tiny_bundle.items.ids[::9]] + [7]
+    for summary in catalogue.summaries(ids + [UNKNOWN_ITEM]):
+        if summary.item_id == UNKNOWN_ITEM:
+            assert (summary.title, summary.genres, summary.rating_count, summary.rating_mean) == ("", [], 0, None)
+            continue
+        assert summary.title == titles[summary.item_id] and summary.year == int(summary.title[-5:-1])
+        assert summary.rating_count == counts.get(summary.item_id, 0)
+        if summary.rating_count:
+            assert summary.rating_mean == pytest.approx(means[summary.item_id], abs=1e-4)
+        row = tiny_bundle.items.rows(np.array([summary.item_id]))[0][0]
+        assert summary.genres == [g for g, on in zip(tiny_bundle.genres, tiny_bundle.items.genres[row], strict=True)
+                                  if on]
+    assert catalogue.search("amelie", 5)[0].item_id == 7
+
+
+async def test_item_extras_hold_tags_by_use_and_links(store: FeatureStore, tiny_data: Path) -> None:
+    frames = data_frames(tiny_data)
+    tags = frames["tags"].assign(tag=frames["tags"]["tag"].str.strip().str.lower())
+    tagged = tags.groupby("movieId")["tag"].value_counts()
+    item_id = int(tagged.index[0][0])
+    want = tagged[item_id].reset_index().sort_values(["count", "tag"], ascending=[False, True])["tag"].tolist()
+    extras = await store.item_extras(item_id)
+    assert extras is not None and extras.tags == want
+    links = frames["links"].set_index("movieId")
+    assert (extras.imdb_id, extras.tmdb_id) == (links.at[item_id, "imdbId"], links.at[item_id, "tmdbId"])
+    untagged = next(int(i) for i in links.index if i not in tags["movieId"].values and pd.isna(links.at[i, "tmdbId"]))
+    bare = await store.item_extras(untagged)
+    assert bare is not None and bare.tags == [] and bare.tmdb_id is None
+    assert bare.imdb_id == links.at[untagged, "imdbId"]
+    assert await store.item_extras(UNKNOWN_ITEM) is None
+
+
+async def test_user_history_lists_the_bundle_ratings_newest_first(store: FeatureStore, tiny_bundle: Bundle,
+                                                                  tiny_data: Path) -> None:
+    ratings = data_frames(tiny_data)["ratings"]
+    row = 3
+    user_id = int(tiny_bundle.users.ids[row])
+    history = await store.user_history(user_id)
+    mine = ratings[ratings["userId"] == user_id].sort_values(["timestamp", "movieId"], ascending=False)
+    assert history.known and history.event_count == 0
+    assert history.segment == tiny_bundle.users.segment_names[int(tiny_bundle.users.segment[row])]
+    assert [(e.item_id, e.rating, e.timestamp) for e in history.entries] == list(
+        zip(mine["movieId"], mine["rating"], mine["timestamp"], strict=True))
+    np.testing.assert_allclose(history.counters, tiny_bundle.users.counters[row])
+    unknown = await store.user_history(UNKNOWN_USER)
+    assert not unknown.known and unknown.entries == [] and unknown.segment == tiny_bundle.cold_start["default_segment"]
+
+
+async def test_user_history_shows_recorded_events_at_once(store: FeatureStore, tiny_bundle: Bundle) -> None:
+    row = 6
+    user_id = int(tiny_bundle.users.ids[row])
+    before = await store.user_history(user_id)
+    old = before.entries[-1]  # the user's oldest rating
+    fresh = fresh_item(tiny_bundle, row)
+    now = tiny_bundle.data_cutoff + 100
+    await store.record_event(Event(user_id, fresh, "rating", 2.5, now))
+    await store.record_event(Event(user_id, old.item_id, "click", None, now + 1))
+    after = await store.user_history(user_id)
+    assert [(e.item_id, e.rating, e.timestamp) for e in after.entries[:2]] == [
+        (old.item_id, old.rating, now + 1), (fresh, 2.5, now)]
+    assert len(after.entries) == len(before.entries) + 1 and after.event_count == 2
+    assert after.counters[0] == before.counters[0] + 1
+    await store.record_event(Event(UNKNOWN_USER, fresh, "view", None, now))
+    newcomer = await store.user_history(UNKNOWN_USER)
+    assert newcomer.known and [(e.item_id, e.rating) for e in newcomer.entries] == [(fresh, None)]

@@ -148,6 +148,18 @@ def test_csv_layout_with_tags(tmp_path: Path) -> None:
     assert dataset.ratings["rating"].tolist() == [3.5, 4.0, 5.0, 0.5, 2.0]
 
 
+def test_csv_layout_with_links(tmp_path: Path) -> None:
+    links = "movieId,imdbId,tmdbId\n1,0114709,862\n2,0112346, \n99,0000001,1\n1,0000002,2\n"
+    directory = csv_dataset(tmp_path, links_csv=links)
+    dataset = load_dataset(directory)
+
+    assert list(dataset.links.columns) == ["item_id", "imdb_id", "tmdb_id"]
+    assert [str(t) for t in dataset.links.dtypes] == ["int64", "str", "str"]
+    assert dataset.links.values.tolist() == [[1, "0114709", "862"], [2, "0112346", ""]]
+    assert dataset.dropped == {"links: unknown item": 1, "links: duplicate item": 1}
+    assert directory / "links.csv" in dataset.files
+
+
 def test_csv_layout_without_tags(tmp_path: Path) -> None:
     directory = write(tmp_path / "csv", {"ratings.csv": RATINGS_CSV, "movies.csv": MOVIES_CSV})
     dataset = load_dataset(directory)
@@ -163,7 +175,8 @@ def test_dat_layout_latin1_with_demographics(tmp_path: Path) -> None:
 
     assert dataset.layout == "dat"
     assert_contract(dataset)
-    assert (len(dataset.ratings), len(dataset.items), len(dataset.tags)) == (3, 3, 0)
+    assert (len(dataset.ratings), len(dataset.items), len(dataset.tags), len(dataset.links)) == (3, 3, 0, 0)
+    assert list(dataset.links.columns) == ["item_id", "imdb_id", "tmdb_id"]
     items = dataset.items.set_index("item_id")
     assert items.at[2, "title"] == "Misérables, Les (1995)"
     assert items.at[3, "title"] == '"Great Performances" Cats (1998)'
@@ -196,7 +209,8 @@ def test_100k_layout_with_demographics(tmp_path: Path) -> None:
 
     assert dataset.layout == "100k"
     assert_contract(dataset)
-    assert (len(dataset.ratings), len(dataset.items), len(dataset.tags)) == (3, 3, 0)
+    assert (len(dataset.ratings), len(dataset.items), len(dataset.tags), len(dataset.links)) == (3, 3, 0, 0)
+    assert list(dataset.links.columns) == ["item_id", "imdb_id", "tmdb_id"]
     items = dataset.items.set_index("item_id")
     assert items.at[1, "genres"] == ("Animation", "Children", "Comedy")
     assert items.at[3, "genres"] == ()

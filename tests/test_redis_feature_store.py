@@ -153,7 +153,7 @@ def test_old_versions_beyond_keep_are_deleted(
 ) -> None:
     a, b, c = tiny_bundle, *other_bundles
     client = redis.Redis.from_url(redis_url)
-    per_version = len(a.users.ids) + len(a.items.ids) + 1
+    per_version = 2 * (len(a.users.ids) + len(a.items.ids)) + 2  # user + history, item + extras; meta, catalogue
     for bundle in (a, b, c):
         assert publish_bundle(bundle, redis_url, keep=2, progress=False) == bundle.version
     assert [version_keys(client, bundle.version) for bundle in (a, b, c)] == [0, per_version, per_version]

@@ -31,9 +31,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 NO_GATEWAY_CACHES = {"WREN_RESULTS_CACHE_TTL_SECONDS": "0", "WREN_COLDSTART_CACHE_TTL_SECONDS": "0"}
 
 
-async def start_stack(artifacts: Path, state_dir: Path, replicas: int, env: dict[str, str]) -> LocalStack:
+async def start_stack(artifacts: Path, state_dir: Path, replicas: int, env: dict[str, str],
+                      redis_url: str = "") -> LocalStack:
     stack = LocalStack(StackConfig(artifacts=artifacts, replicas=replicas, grpc_port=0, http_port=0,
-                                   state_dir=state_dir, grace_seconds=3.0, env=env))
+                                   state_dir=state_dir, grace_seconds=3.0, env=env, redis_url=redis_url))
     try:
         await stack.start()
     except BaseException:

@@ -20,6 +20,8 @@ class Dataset:
                year int32 (release year parsed from the title; 0 when unknown).
       tags:    user_id int64, item_id int64, tag str (stripped, lower-cased), timestamp int64;
                empty frame with these columns when the layout has no tags.
+      links:   item_id int64 (unique, every one in `items`), imdb_id str, tmdb_id str (digits as in the file,
+               "" when missing); empty frame with these columns when the layout has no links.
       users:   user_id int64, age int32, gender str, occupation str, zip str; None when the layout
                carries no demographics (only ml-100k and ml-1m do).
     `dropped` counts rows removed during loading by reason (e.g. "ratings: unknown item"), so nothing
@@ -31,5 +33,7 @@ class Dataset:
     items: pd.DataFrame
     tags: pd.DataFrame
     users: pd.DataFrame | None = None
+    links: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"item_id": pd.Series(dtype="int64"), "imdb_id": pd.Series(dtype="str"), "tmdb_id": pd.Series(dtype="str")}))
     files: list[Path] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)

@@ -45,10 +45,13 @@ UNKNOWN_ITEM_RATINGS = "ratings: unknown item"
 DUPLICATE_RATINGS = "ratings: duplicate (user, item)"
 UNKNOWN_ITEM_TAGS = "tags: unknown item"
 EMPTY_TAGS = "tags: empty tag"
+UNKNOWN_ITEM_LINKS = "links: unknown item"
+DUPLICATE_LINKS = "links: duplicate item"
 
 _RATINGS: dict[str, Kind] = {"user_id": "int", "item_id": "int", "rating": "float", "timestamp": "int"}
 _MOVIES: dict[str, Kind] = {"item_id": "int", "title": "str", "genres": "str"}
 _TAGS: dict[str, Kind] = {"user_id": "int", "item_id": "int", "tag": "str", "timestamp": "int"}
+_LINKS: dict[str, Kind] = {"item_id": "int", "imdb_id": "str", "tmdb_id": "str"}
 _USERS_DAT: dict[str, Kind] = {
     "user_id": "int", "gender": "str", "age": "int", "occupation": "str", "zip": "str",
 }
@@ -60,7 +63,7 @@ _ITEM_100K: dict[str, Kind] = {
     "item_id": "int", "title": "str", "release_date": "str", "video_release_date": "str", "imdb_url": "str",
 }
 _USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip"]
-_CSV_HEADER = {"user_id": "userId", "item_id": "movieId"}
+_CSV_HEADER = {"user_id": "userId", "item_id": "movieId", "imdb_id": "imdbId", "tmdb_id": "tmdbId"}
 
 _DTYPES: dict[Kind, str] = {"int": "int64", "float": "float64", "str": "str"}
 _ENCODINGS = ("utf-8-sig", "latin-1")
@@ -146,6 +149,7 @@ class _Parts:
     items: _Table
     tags: _Table | None = None
     users: _Table | None = None
+    links: _Table | None = None
 
 
 @dataclass
@@ -178,6 +182,7 @@ def _read_csv_layout(directory: Path, reader: _Reader) -> _Parts:
         ratings=reader.csv(directory / "ratings.csv", _RATINGS),
         items=_items_from_titles(reader.csv(directory / "movies.csv", _MOVIES)),
         tags=reader.optional(directory / "tags.csv", ",", _TAGS),
+        links=reader.optional(directory / "links.csv", ",", _LINKS),
     )
 
 
@@ -479,11 +484,13 @@ def _assemble(layout: str, parts: _Parts, files: list[Path]) -> Dataset:
     known = items["item_id"]
     ratings = _clean_ratings(parts.ratings.frame, known, dropped)
     tags = _empty_frame(_TAGS) if parts.tags is None else _clean_tags(parts.tags.frame, known, dropped)
+    links = _empty_frame(_LINKS) if parts.links is None else _clean_links(parts.links.frame, known, dropped)
     users = None if parts.users is None else _users(parts.users.frame)
     for reason, count in dropped.items():
         logger.warning("dropped %s row(s): %s", f"{count:,}", reason)
     return Dataset(
-        layout=layout, ratings=ratings, items=items, tags=tags, users=users, files=files, dropped=dropped
+        layout=layout, ratings=ratings, items=items, tags=tags, users=users, links=links, files=files,
+        dropped=dropped,
     )
 
 
@@ -610,6 +617,14 @@ def _clean_tags(frame: pd.DataFrame, known_items: pd.Series, dropped: Counter[st
     frame = frame.assign(tag=frame["tag"].str.strip().str.lower())
     frame = _drop(frame, (frame["tag"] == "").to_numpy(), EMPTY_TAGS, dropped)
     return frame.reset_index(drop=True)
+
+
+def _clean_links(frame: pd.DataFrame, known_items: pd.Series, dropped: Counter[str]) -> pd.DataFrame:
+    """Links of known items, one row per item (the first), ids stripped ("" when the file has none)."""
+    frame = _drop(frame, ~frame["item_id"].isin(known_items), UNKNOWN_ITEM_LINKS, dropped)
+    frame = _drop(frame, frame["item_id"].duplicated().to_numpy(), DUPLICATE_LINKS, dropped)
+    return frame.assign(imdb_id=frame["imdb_id"].str.strip(), tmdb_id=frame["tmdb_id"].str.strip()).reset_index(
+        drop=True)
 
 
 def _users(frame: pd.DataFrame) -> pd.DataFrame:

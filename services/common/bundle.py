@@ -47,6 +47,10 @@ class ItemTable:
     popularity: np.ndarray  # float32 [n], time-decayed positive interactions
     has_embedding: np.ndarray  # bool [n]; false for items with neither interactions nor content
     titles: list[str]
+    rating_count: np.ndarray | None = None  # int64 [n] ratings of the item in all the data
+    rating_mean: np.ndarray | None = None  # float64 [n] their mean, NaN for items nobody rated
+    tags: list[list[str]] | None = None  # each item's tags, most applied first (empty lists when none)
+    links: list[list[str | None]] | None = None  # [imdb id, tmdb id] per item, None where unknown
 
     def rows(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row index, found mask) for each id; row index is 0 where not found."""
@@ -77,6 +81,8 @@ class UserTable:
     rated_ids: np.ndarray
     segment: np.ndarray
     segment_names: list[str]
+    rated_ratings: np.ndarray | None = None  # float32, aligned with rated_ids (absent from older bundles)
+    rated_timestamps: np.ndarray | None = None  # int64, aligned with rated_ids (absent from older bundles)
 
     def row(self, user_id: int) -> int | None:
         pos = int(np.searchsorted(self.ids, user_id))
@@ -86,6 +92,26 @@ class UserTable:
 
     def rated(self, row: int) -> np.ndarray:
         return self.rated_ids[self.rated_indptr[row] : self.rated_indptr[row + 1]]
+
+    def history(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(item ids, ratings float32, timestamps int64) of the user's ratings, newest first; NaN ratings and
+        zero timestamps when the bundle predates them."""
+        span = slice(self.rated_indptr[row], self.rated_indptr[row + 1])
+        ids = self.rated_ids[span]
+        ratings = self.rated_ratings[span] if self.rated_ratings is not None else np.full(len(ids), np.nan, np.float32)
+        stamps = self.rated_timestamps[span] if self.rated_timestamps is not None else np.zeros(len(ids), np.int64)
+        return ids, ratings, stamps
+
+
+def _rating_totals(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(rating count int64, rating sum float64) per item: the catalogue columns when the bundle has them, else the
+    training counters, else what the dense features keep (log count, mean) in bundles older than both."""
+    if "rating_count" in arrays:
+        return arrays["rating_count"].astype(np.int64), arrays["rating_sum"].astype(np.float64)
+    if "counters" in arrays:
+        return arrays["counters"][:, 0].astype(np.int64), arrays["counters"][:, 1].astype(np.float64)
+    count = np.rint(np.expm1(arrays["dense"][:, 0].astype(np.float64))).astype(np.int64)
+    return count, arrays["dense"][:, 1].astype(np.float64) * count
 
 
 class Bundle:
@@ -144,6 +170,8 @@ class Bundle:
     def items(self) -> ItemTable:
         arrays = self._npz("items.npz")
         meta = json.loads(self.file("items.json").read_text())
+        count, total = _rating_totals(arrays)
+        n = len(arrays["ids"])
         return ItemTable(
             ids=arrays["ids"],
             dense=arrays["dense"],
@@ -152,6 +180,10 @@ class Bundle:
             popularity=arrays["popularity"],
             has_embedding=arrays["has_embedding"],
             titles=meta["titles"],
+            rating_count=count,
+            rating_mean=np.divide(total, count, out=np.full(n, np.nan), where=count > 0),
+            tags=meta.get("tags") or [[] for _ in range(n)],
+            links=meta.get("links") or [[None, None] for _ in range(n)],
         )
 
     @cached_property

@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from services.common.errors import InvalidArgument
-from services.common.types import Candidates, Event, ItemBatch, UserProfile
-from wren.v1 import common_pb2, recall_pb2
+from services.common.types import (
+    Candidates,
+    Event,
+    ItemBatch,
+    ItemDetails,
+    ItemList,
+    ItemSummary,
+    UserProfile,
+    UserRatings,
+)
+from wren.v1 import catalogue_pb2, common_pb2, recall_pb2
 
 
 def matrix_to_proto(array: np.ndarray) -> common_pb2.Matrix:
@@ -133,3 +142,46 @@ def candidates_from_proto(message: recall_pb2.RecallResponse) -> Candidates:
         channels=tuple(message.channels),
         recall_features=matrix_from_proto(message.recall_features, "recall_features"),
     )
+
+
+def summary_to_proto(summary: ItemSummary) -> catalogue_pb2.ItemSummary:
+    message = catalogue_pb2.ItemSummary(item_id=summary.item_id, title=summary.title, genres=summary.genres,
+                                        rating_count=summary.rating_count)
+    if summary.year is not None:
+        message.year = summary.year
+    if summary.rating_mean is not None:
+        message.rating_mean = summary.rating_mean
+    return message
+
+
+def details_to_proto(details: ItemDetails) -> catalogue_pb2.ItemDetails:
+    links = catalogue_pb2.ItemLinks(movielens=details.links.movielens)
+    if details.links.imdb:
+        links.imdb = details.links.imdb
+    if details.links.tmdb:
+        links.tmdb = details.links.tmdb
+    return catalogue_pb2.ItemDetails(summary=summary_to_proto(details.summary), tags=details.tags, links=links)
+
+
+def item_list_to_proto(items: ItemList) -> catalogue_pb2.ItemList:
+    return catalogue_pb2.ItemList(items=[summary_to_proto(item) for item in items.items], query=items.query,
+                                  genre=items.genre, sort=items.sort)
+
+
+def genres_to_proto(genres: list[tuple[str, int]]) -> catalogue_pb2.GenreList:
+    return catalogue_pb2.GenreList(genres=[catalogue_pb2.GenreCount(genre=name, item_count=count)
+                                           for name, count in genres])
+
+
+def user_ratings_to_proto(user: UserRatings) -> catalogue_pb2.UserRatings:
+    counters = catalogue_pb2.UserCounters(rating_count=user.rating_count, positive_count=user.positive_count,
+                                          event_count=user.event_count)
+    if user.rating_mean is not None:
+        counters.rating_mean = user.rating_mean
+    message = catalogue_pb2.UserRatings(user_id=user.user_id, segment=user.segment, counters=counters,
+                                        total=user.total, offset=user.offset, limit=user.limit)
+    for rated in user.ratings:
+        entry = message.ratings.add(item=summary_to_proto(rated.item), timestamp=rated.timestamp)
+        if rated.rating is not None:
+            entry.rating = rated.rating
+    return message

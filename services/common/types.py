@@ -81,3 +81,96 @@ class Candidates:
     def sources(self, i: int) -> list[str]:
         mask = int(self.source_masks[i])
         return [name for bit, name in enumerate(self.channels) if mask >> bit & 1]
+
+
+@dataclass(slots=True)
+class ItemSummary:
+    """What a list of items shows of each: year None when unknown, rating_mean None when nobody rated it."""
+
+    item_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    rating_count: int
+    rating_mean: float | None
+
+
+@dataclass(slots=True)
+class ItemExtras:
+    """What a store keeps of an item beyond its summary: tags (most applied first), IMDb and TMDB ids or None."""
+
+    tags: list[str]
+    imdb_id: str | None
+    tmdb_id: str | None
+
+
+@dataclass(slots=True)
+class ItemLinks:
+    """URLs of the item's pages elsewhere; None where the data has no id for that site."""
+
+    movielens: str
+    imdb: str | None
+    tmdb: str | None
+
+
+@dataclass(slots=True)
+class ItemDetails:
+    summary: ItemSummary
+    tags: list[str]
+    links: ItemLinks
+
+
+@dataclass(slots=True)
+class ItemList:
+    """Items of a search (query set) or of a genre row (genre and sort set), best first."""
+
+    items: list[ItemSummary]
+    query: str = ""
+    genre: str = ""
+    sort: str = ""
+
+
+@dataclass(slots=True)
+class RatedEntry:
+    """One item a user interacted with: their latest rating of it (None when they only clicked or viewed it)
+    and the time of the latest interaction (epoch seconds; 0 when the bundle predates timestamps)."""
+
+    item_id: int
+    rating: float | None
+    timestamp: int
+
+
+@dataclass(slots=True)
+class UserHistory:
+    """A user's stored state for the catalogue: counters float64 [len(USER_COUNTERS)], event_count events
+    recorded since the bundle, entries newest first (bundle ratings and recorded events, one per item)."""
+
+    user_id: int
+    known: bool
+    segment: str
+    counters: np.ndarray
+    event_count: int
+    entries: list[RatedEntry]
+
+
+@dataclass(slots=True)
+class RatedItem:
+    item: ItemSummary
+    rating: float | None
+    timestamp: int
+
+
+@dataclass(slots=True)
+class UserRatings:
+    """One page of a user's rated items, newest first, with their segment and counters."""
+
+    user_id: int
+    segment: str
+    rating_count: int
+    rating_mean: float | None
+    positive_count: int
+    event_count: int
+    ratings: list[RatedItem]
+    total: int
+    offset: int
+    limit: int

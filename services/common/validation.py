@@ -37,3 +37,47 @@ def check_finite(values: np.ndarray, field: str) -> np.ndarray:
     if not np.all(np.isfinite(values)):
         raise InvalidArgument(f"{field} contains NaN or infinite values")
     return values
+
+
+# The catalogue API's limits, checked alike by the gateway and the feature tier.
+MAX_LIST = 100  # items per search, genre row or page of a user's ratings
+DEFAULT_SEARCH_K = 20
+DEFAULT_GENRE_K = 10
+DEFAULT_PAGE = 20
+MAX_OFFSET = 1_000_000
+MAX_QUERY_CHARS = 200
+SORTS = ("popularity", "rating")
+DEFAULT_SORT = "popularity"
+
+
+def check_query(query: str, field: str = "q") -> str:
+    """The query without surrounding whitespace; it must hold a letter or digit and be at most MAX_QUERY_CHARS."""
+    query = query.strip()
+    if not query:
+        raise InvalidArgument(f"{field} must not be empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidArgument(f"{field} must be at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+    if not any(c.isalnum() for c in query):
+        raise InvalidArgument(f"{field} must contain a letter or a digit, got {query!r}")
+    return query
+
+
+def check_sort(sort: str) -> str:
+    if sort not in SORTS:
+        raise InvalidArgument(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    return sort
+
+
+def check_offset(offset: int) -> int:
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidArgument(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
+    return offset
+
+
+def check_genre(genre: str) -> str:
+    genre = genre.strip()
+    if not genre:
+        raise InvalidArgument("genre must not be empty")
+    if len(genre) > MAX_QUERY_CHARS:
+        raise InvalidArgument(f"genre must be at most {MAX_QUERY_CHARS} characters, got {len(genre)}")
+    return genre

@@ -11,6 +11,7 @@ from services.common.metrics import BUNDLE_INFO
 from services.common.process import prepare_process
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
+from services.feature.catalogue_core import CatalogueCore
 from services.feature.core import FeatureCore
 from services.feature.memory import MemoryFeatureStore
 from services.feature.servicer import FeatureServicer
@@ -50,7 +51,8 @@ async def start(settings: FeatureSettings) -> tuple[GrpcService, FeatureCore, Bu
                                              settings.user_cache_ttl_seconds), settings.max_items)
     service = await start_server(
         "feature",
-        [lambda server: feature_pb2_grpc.add_FeatureServiceServicer_to_server(FeatureServicer(core), server)],
+        [lambda server: feature_pb2_grpc.add_FeatureServiceServicer_to_server(
+            FeatureServicer(core, CatalogueCore(lambda: core.store)), server)],
         [SERVICE_NAME],
         host=settings.host,
         port=settings.port,

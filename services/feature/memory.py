@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 
 import numpy as np
 
 from services.common.bundle import Bundle
-from services.common.types import Event, ItemBatch, UserProfile
+from services.common.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
+from services.feature.catalogue import Catalogue
+from services.feature.history import merge_history
 from services.feature.items import ItemCatalog
 from services.feature.profiles import ProfileBuilder, UserState
 from services.feature.store import FeatureStore
@@ -16,15 +18,19 @@ from services.feature.store import FeatureStore
 class MemoryFeatureStore(FeatureStore):
     """Default backend. State changed by events lives in this process only: with several replicas the
     gateway's consistent hashing sends a user's reads and writes to the same one (Redis shares state
-    across replicas). The last `event_log_size` events are kept for inspection."""
+    across replicas). The last `event_log_size` events are kept for inspection, and the last
+    `events_per_user` of each user for their history (as the Redis store keeps them)."""
 
     kind = "memory"
 
-    def __init__(self, bundle: Bundle, event_log_size: int = 10_000) -> None:
+    def __init__(self, bundle: Bundle, event_log_size: int = 10_000, events_per_user: int = 1000) -> None:
         self._bundle_version = bundle.version
         self.data_cutoff = bundle.data_cutoff
         self.users = bundle.users
+        self.items = bundle.items
         self.catalog = ItemCatalog(bundle)
+        self._catalogue = Catalogue.from_items(bundle.version, bundle.items, bundle.genres)
+        self.user_events: defaultdict[int, deque[Event]] = defaultdict(lambda: deque(maxlen=events_per_user))
         self.builder = ProfileBuilder.from_bundle(bundle)
         self.changed: dict[int, UserState] = {}
         self.event_log: deque[Event] = deque(maxlen=event_log_size)
@@ -58,4 +64,27 @@ class MemoryFeatureStore(FeatureStore):
         else:
             state.version += 1
         self.event_log.append(event)
+        self.user_events[event.user_id].append(event)
         return state.version
+
+    async def catalogue(self) -> Catalogue:
+        return self._catalogue
+
+    async def item_extras(self, item_id: int) -> ItemExtras | None:
+        rows, found = self.items.rows(np.array([item_id], np.int64))
+        if not found[0]:
+            return None
+        row = int(rows[0])
+        imdb, tmdb = self.items.links[row] if self.items.links else (None, None)
+        return ItemExtras(list(self.items.tags[row]) if self.items.tags else [], imdb, tmdb)
+
+    async def user_history(self, user_id: int) -> UserHistory:
+        state = self._state(user_id)
+        row = self.users.row(user_id)
+        if row is None:
+            snapshot = np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.int64)
+        else:
+            snapshot = self.users.history(row)
+        entries = merge_history(*snapshot, self.user_events.get(user_id, ()))
+        return UserHistory(user_id, state.known or bool(entries), state.segment, state.counters.copy(), state.version,
+                           entries)

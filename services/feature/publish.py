@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import redis
 
 from services.common.bundle import Bundle
-from services.feature.redis_layout import Keys, Meta, encode_items, encode_users
+from services.feature.catalogue import Catalogue
+from services.feature.redis_layout import Keys, Meta, encode_extras, encode_histories, encode_items, encode_users
 
 T = TypeVar("T")
 
@@ -18,9 +19,10 @@ T = TypeVar("T")
 def publish_bundle(
     bundle: Bundle, url: str, prefix: str = "wren", keep: int = 2, progress: bool = True, batch: int = 1000
 ) -> str:
-    """Writes every user and item record and the meta of `bundle` under its version (pipelined, not
-    transactional: nobody reads a version before the switch), then points `{prefix}:live` at it with one
-    SET, then deletes all but the `keep` most recently published versions (never the live one).
+    """Writes every user, history, item and item-extras record, the catalogue and the meta of `bundle` under
+    its version (pipelined, not transactional: nobody reads a version before the switch), then points
+    `{prefix}:live` at it with one SET, then deletes all but the `keep` most recently published versions
+    (never the live one).
     Publishing the live version again rewrites identical records and changes nothing. Returns the version.
     """
     if keep < 1:
@@ -30,12 +32,16 @@ def publish_bundle(
     version = meta.version
     records = chain(
         ((keys.user(version, user_id), record) for user_id, record in encode_users(bundle.users, meta)),
+        ((keys.history(version, user_id), record) for user_id, record in encode_histories(bundle.users)),
         ((keys.item(version, item_id), record) for item_id, record in encode_items(
             bundle.items, bundle.embeddings, meta)),
+        ((keys.extras(version, item_id), record) for item_id, record in encode_extras(bundle.items)),
+        [(keys.catalogue(version), Catalogue.from_items(version, bundle.items, bundle.genres).to_bytes())],
     )
     client = redis.Redis.from_url(url)
     try:
-        with _progress(meta.user_count + meta.item_count, f"publishing {version}", progress) as bar:
+        total = 2 * (meta.user_count + meta.item_count) + 1
+        with _progress(total, f"publishing {version}", progress) as bar:
             for chunk in _chunks(records, batch):
                 with client.pipeline(transaction=False) as pipe:
                     for key, record in chunk:

@@ -12,7 +12,7 @@ import numpy as np
 
 from services.common.bundle import Bundle, ItemTable, UserTable
 from services.common.schema import EVENT_TYPES, USER_COUNTERS
-from services.common.types import Event
+from services.common.types import Event, ItemExtras
 
 LAYOUT_VERSION = 1
 
@@ -25,7 +25,9 @@ class Keys:
     """Every key under one namespace prefix.
 
     Versioned (immutable once published): `{p}:v:{version}:meta` JSON Meta, `{p}:v:{version}:u:{user}`
-    user records, `{p}:v:{version}:i:{item}` item records. Pointers: `{p}:live` the served version,
+    user records, `{p}:v:{version}:i:{item}` item records, `{p}:v:{version}:h:{user}` the ratings and
+    timestamps of a user's rated items, `{p}:v:{version}:x:{item}` an item's tags and links (JSON),
+    `{p}:v:{version}:catalogue` every item's summary (Catalogue.to_bytes). Pointers: `{p}:live` the served version,
     `{p}:versions` sorted set of published versions scored by publish time. Real time (survives bundle
     switches): `{p}:rt:{user}:events` list of packed events, newest last; `{p}:rt:{user}:version` INCR
     counter; `{p}:events` the event stream.
@@ -53,6 +55,15 @@ class Keys:
 
     def item(self, version: str, item_id: int) -> str:
         return f"{self.prefix}:v:{version}:i:{item_id}"
+
+    def history(self, version: str, user_id: int) -> str:
+        return f"{self.prefix}:v:{version}:h:{user_id}"
+
+    def extras(self, version: str, item_id: int) -> str:
+        return f"{self.prefix}:v:{version}:x:{item_id}"
+
+    def catalogue(self, version: str) -> str:
+        return f"{self.prefix}:v:{version}:catalogue"
 
     def version_pattern(self, version: str) -> str:
         """SCAN MATCH pattern for every key of one version (glob characters escaped)."""
@@ -180,6 +191,37 @@ def decode_user(data: bytes, user_id: int, meta: Meta) -> UserTable:
         segment=head["segment"].astype(np.int32),
         segment_names=list(meta.segments),
     )
+
+
+def encode_histories(users: UserTable) -> Iterator[tuple[int, bytes]]:
+    """(user id, record) for every row: the ratings (float32, NaN when unknown) then the timestamps (int64) of
+    the user's rated items, in the order of the rated ids of their user record."""
+    for row, user_id in enumerate(users.ids.tolist()):
+        _, ratings, stamps = users.history(row)
+        yield user_id, ratings.astype("<f4").tobytes() + stamps.astype("<i8").tobytes()
+
+
+def decode_history(data: bytes | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ratings float32, timestamps int64) of `count` rated items; NaN and 0 when the record is absent (a
+    version published before history records existed) or does not match."""
+    if data is None or len(data) != 12 * count:
+        return np.full(count, np.nan, np.float32), np.zeros(count, np.int64)
+    return (np.frombuffer(data, "<f4", count).astype(np.float32),
+            np.frombuffer(data, "<i8", count, offset=4 * count).astype(np.int64))
+
+
+def encode_extras(items: ItemTable) -> Iterator[tuple[int, bytes]]:
+    """(item id, JSON {"tags": [...], "links": [imdb id, tmdb id]}) for every catalogue item."""
+    for row, item_id in enumerate(items.ids.tolist()):
+        tags = items.tags[row] if items.tags else []
+        links = items.links[row] if items.links else [None, None]
+        yield item_id, json.dumps({"tags": tags, "links": links}, separators=(",", ":")).encode()
+
+
+def decode_extras(data: bytes) -> ItemExtras:
+    fields = json.loads(data)
+    imdb, tmdb = fields["links"]
+    return ItemExtras(list(fields["tags"]), imdb, tmdb)
 
 
 def encode_items(items: ItemTable, embeddings: np.ndarray, meta: Meta) -> Iterator[tuple[int, bytes]]:

@@ -21,13 +21,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from services.common.caches import MISSING, MeteredCache
 from services.common.errors import FailedPrecondition, Unavailable
 from services.common.metrics import FEATURE_STORE_ERRORS, REDIS_CIRCUIT_OPEN
-from services.common.types import Event, ItemBatch, UserProfile
-from services.feature.profiles import ProfileBuilder
+from services.common.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
+from services.feature.catalogue import Catalogue
+from services.feature.history import merge_history
+from services.feature.profiles import ItemLookup, ProfileBuilder, UserState
 from services.feature.redis_layout import (
     ItemRecord,
     Keys,
     Meta,
     decode_events,
+    decode_extras,
+    decode_history,
     decode_item,
     decode_user,
     encode_event,
@@ -40,16 +44,33 @@ OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.Timeo
 
 USER_SCRIPT = """
 -- KEYS: live pointer, the user's real-time event list, the user's version counter.
--- ARGV: key prefix, version whose meta the caller holds, user id.
+-- ARGV: key prefix, version whose meta the caller holds, user id, "1" to read the user's history record too.
 -- Returns {live, meta or nil (sent only when live differs from ARGV[2]), user record or nil,
---          version counter or nil, {packed events, oldest first}}; {nil} when nothing is published.
+--          version counter or nil, {packed events, oldest first}, history record or nil};
+-- {nil} when nothing is published.
 local live = redis.call('GET', KEYS[1])
 if not live then return {false} end
 local base = ARGV[1] .. ':v:' .. live
 local meta = false
 if live ~= ARGV[2] then meta = redis.call('GET', base .. ':meta') end
+local history = false
+if ARGV[4] == '1' then history = redis.call('GET', base .. ':h:' .. ARGV[3]) end
 return {live, meta, redis.call('GET', base .. ':u:' .. ARGV[3]), redis.call('GET', KEYS[3]),
-        redis.call('LRANGE', KEYS[2], 0, -1)}
+        redis.call('LRANGE', KEYS[2], 0, -1), history}
+"""
+
+VERSIONED_SCRIPT = """
+-- KEYS: live pointer. ARGV: key prefix, version the caller holds, key suffix, "1" to skip the value when live
+-- equals ARGV[2] (the caller has it already). Returns {live, meta or nil (sent only when live differs),
+-- the value of {prefix}:v:{live}:{suffix} or nil}; {nil} when nothing is published.
+local live = redis.call('GET', KEYS[1])
+if not live then return {false} end
+local base = ARGV[1] .. ':v:' .. live
+local meta = false
+if live ~= ARGV[2] then meta = redis.call('GET', base .. ':meta') end
+local value = false
+if live ~= ARGV[2] or ARGV[4] ~= '1' then value = redis.call('GET', base .. ':' .. ARGV[3]) end
+return {live, meta, value}
 """
 
 ITEMS_SCRIPT = """
@@ -212,6 +233,8 @@ class RedisFeatureStore(FeatureStore):
         self._redis = client
         self._user_script = client.register_script(USER_SCRIPT)
         self._items_script = client.register_script(ITEMS_SCRIPT)
+        self._versioned_script = client.register_script(VERSIONED_SCRIPT)
+        self._catalogues: dict[str, Catalogue] = {}
         self._views: dict[str, VersionView] = {}
         self._live = ""
         self._live_seen = 0.0
@@ -228,7 +251,7 @@ class RedisFeatureStore(FeatureStore):
         store = cls(client, config)
         try:
             await client.ping()
-            for script in (USER_SCRIPT, ITEMS_SCRIPT):
+            for script in (USER_SCRIPT, ITEMS_SCRIPT, VERSIONED_SCRIPT):
                 await client.script_load(script)
             live = await client.get(store.keys.live)
             if live is None:
@@ -258,21 +281,61 @@ class RedisFeatureStore(FeatureStore):
         await self._redis.aclose()
 
     async def get_user(self, user_id: int) -> UserProfile:
+        view, state, lookup, _, _ = await self._read_user(user_id, with_history=False)
+        return view.builder.profile(user_id, state, lookup)
+
+    async def user_history(self, user_id: int) -> UserHistory:
+        """One round trip more than get_user only when event items miss the item cache (same script)."""
+        view, state, _, events, reply = await self._read_user(user_id, with_history=True)
+        record, history = reply[2], reply[5]
+        rated = decode_user(record, user_id, view.meta).rated_ids if record else np.empty(0, np.int64)
+        entries = merge_history(rated, *decode_history(history, len(rated)), events)
+        return UserHistory(user_id, state.known or bool(entries), state.segment, state.counters.copy(), state.version,
+                           entries)
+
+    async def _read_user(self, user_id: int, with_history: bool) -> tuple[VersionView, UserState, ItemLookup,
+                                                                             list[Event], list]:
+        """(version read, the user's state with events applied, item lookup, every recorded event, script reply)."""
         keys = [self.keys.live, self.keys.user_events(user_id), self.keys.user_version(user_id)]
-        reply = await self.breaker.call(
-            "get_user", lambda: self._user_script(keys=keys, args=[self.config.prefix, self._live, user_id])
-        )
+        args = [self.config.prefix, self._live, user_id, "1" if with_history else "0"]
+        reply = await self.breaker.call("get_user", lambda: self._user_script(keys=keys, args=args))
         view = await self._view(reply)
-        _, _, record, counter, packed = reply
+        _, _, record, counter, packed, _ = reply
         builder, meta = view.builder, view.meta
         state = builder.snapshot_state(decode_user(record, user_id, meta), 0) if record else builder.empty_state()
-        events = [event for event in decode_events(packed) if event.timestamp > meta.data_cutoff]
+        recorded = decode_events(packed)
+        events = [event for event in recorded if event.timestamp > meta.data_cutoff]
         needed = set(state.recent) | {event.item_id for event in events}
         lookup = RecordLookup(await self._item_records(meta, needed), meta)
         for event in events:
             builder.apply(state, event, lookup)
         state.version = int(counter or 0)
-        return builder.profile(user_id, state, lookup)
+        return view, state, lookup, recorded, reply
+
+    async def catalogue(self) -> Catalogue:
+        """The live version's catalogue, fetched once per version (one small round trip checks the version)."""
+        held = self._live if self._live in self._catalogues else ""
+        reply = await self._versioned("catalogue", held)
+        view = await self._view(reply)
+        version = view.meta.version
+        if version not in self._catalogues:
+            if not reply[2]:
+                raise FailedPrecondition(f"feature bundle {version} was published without its catalogue; "
+                                         "publish it again with `wren publish`")
+            self._catalogues = {version: Catalogue.from_bytes(version, reply[2], view.meta.genres)}
+        return self._catalogues[version]
+
+    async def item_extras(self, item_id: int) -> ItemExtras | None:
+        """None for an item without an extras record (unknown, or published before extras existed: the caller
+        tells the two apart with the catalogue)."""
+        reply = await self._versioned(f"x:{item_id}", "")
+        await self._view(reply)
+        return decode_extras(reply[2]) if reply[2] else None
+
+    async def _versioned(self, suffix: str, held: str) -> list:
+        args = [self.config.prefix, held or self._live, suffix, "1" if held else "0"]
+        return await self.breaker.call("get_catalogue",
+                                       lambda: self._versioned_script(keys=[self.keys.live], args=args))
 
     async def get_items(self, item_ids: np.ndarray) -> ItemBatch:
         item_ids = np.asarray(item_ids, np.int64)

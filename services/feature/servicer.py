@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from grpc import aio
 
-from services.common.convert import event_from_proto, items_to_proto, profile_to_proto
+from services.common.convert import (
+    details_to_proto,
+    event_from_proto,
+    genres_to_proto,
+    item_list_to_proto,
+    items_to_proto,
+    profile_to_proto,
+    user_ratings_to_proto,
+)
+from services.common.validation import DEFAULT_GENRE_K, DEFAULT_PAGE, DEFAULT_SEARCH_K, DEFAULT_SORT
+from services.feature.catalogue_core import CatalogueCore
 from services.feature.core import FeatureCore
-from wren.v1 import common_pb2, feature_pb2, feature_pb2_grpc
+from wren.v1 import catalogue_pb2, common_pb2, feature_pb2, feature_pb2_grpc
 
 
 class FeatureServicer(feature_pb2_grpc.FeatureServiceServicer):
-    def __init__(self, core: FeatureCore) -> None:
+    def __init__(self, core: FeatureCore, catalogue: CatalogueCore) -> None:
         self.core = core
+        self.catalogue = catalogue
 
     async def GetUserFeatures(  # noqa: N802 - gRPC method name
         self, request: feature_pb2.GetUserFeaturesRequest, context: aio.ServicerContext
@@ -27,3 +38,30 @@ class FeatureServicer(feature_pb2_grpc.FeatureServiceServicer):
         self, request: common_pb2.Event, context: aio.ServicerContext
     ) -> common_pb2.RecordEventResponse:
         return common_pb2.RecordEventResponse(user_version=await self.core.record(event_from_proto(request)))
+
+    async def GetItem(  # noqa: N802
+        self, request: catalogue_pb2.GetItemRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.ItemDetails:
+        return details_to_proto(await self.catalogue.item(request.item_id))
+
+    async def SearchItems(  # noqa: N802
+        self, request: catalogue_pb2.SearchItemsRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.ItemList:
+        return item_list_to_proto(await self.catalogue.search(request.query, request.k or DEFAULT_SEARCH_K))
+
+    async def ListGenres(  # noqa: N802
+        self, request: catalogue_pb2.ListGenresRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.GenreList:
+        return genres_to_proto(await self.catalogue.genres())
+
+    async def GenreItems(  # noqa: N802
+        self, request: catalogue_pb2.GenreItemsRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.ItemList:
+        return item_list_to_proto(await self.catalogue.genre_items(
+            request.genre, request.sort or DEFAULT_SORT, request.k or DEFAULT_GENRE_K))
+
+    async def GetUserRatings(  # noqa: N802
+        self, request: catalogue_pb2.GetUserRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.UserRatings:
+        return user_ratings_to_proto(await self.catalogue.user_ratings(
+            request.user_id, request.offset, request.limit or DEFAULT_PAGE))

@@ -6,7 +6,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from services.common.types import Event, ItemBatch, UserProfile
+from services.common.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
+from services.feature.catalogue import Catalogue
 
 
 class FeatureStore(ABC):
@@ -19,6 +20,10 @@ class FeatureStore(ABC):
       known=False and zero feature rows, empty title.
     - record_event: applies the event to the user's state so the next get_user reflects it (read your
       writes), appends it to the event log, and returns the user's new version.
+    - catalogue: the summaries of every item of the bundle the store serves (one object per bundle version).
+    - item_extras: tags and external ids of one item; None for an id the catalogue does not hold.
+    - user_history: the user's segment, counters and every item they interacted with (bundle ratings and recorded
+      events, services.feature.history.merge_history); known=False and no entries for an id never seen.
     Backends raise services.common.errors.Unavailable when their storage cannot be reached.
     """
 
@@ -36,6 +41,15 @@ class FeatureStore(ABC):
 
     @abstractmethod
     async def record_event(self, event: Event) -> int: ...
+
+    @abstractmethod
+    async def catalogue(self) -> Catalogue: ...
+
+    @abstractmethod
+    async def item_extras(self, item_id: int) -> ItemExtras | None: ...
+
+    @abstractmethod
+    async def user_history(self, user_id: int) -> UserHistory: ...
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Releases connections (nothing to do for in-memory stores)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from services.common.errors import InvalidArgument, NotFound, WrenError
+
+PASS_THROUGH: dict[str, type[WrenError]] = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound}
+
 
 class UpstreamError(Exception):
     """A tier call failed for good: no replica answered in time, or one answered with a non-retryable status.
@@ -16,3 +20,11 @@ class UpstreamError(Exception):
         self.tier = tier
         self.code = code
         self.message = message
+
+
+def raise_client_errors(error: UpstreamError) -> None:
+    """Bad input or an unknown id found by a tier is the client's problem, not a reason to degrade: re-raised as
+    the domain error of the same code. Any other error returns, for the caller to handle."""
+    kind = PASS_THROUGH.get(error.code)
+    if kind is not None:
+        raise kind(error.message) from None

@@ -1,4 +1,4 @@
-"""HTTP/JSON front of the gateway (aiohttp): the public REST API, health, readiness and /metrics."""
+"""HTTP/JSON front of the gateway (aiohttp): the routes of services.gateway.routes, served thinly over the cores."""
 
 from __future__ import annotations
 
@@ -10,74 +10,64 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from services.common.errors import InvalidArgument, WrenError
 from services.common.inflight import InFlight
 from services.common.logs import request_id
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
+from services.gateway import api_models as models
+from services.gateway.catalogue import CatalogueApi
+from services.gateway.openapi import openapi_document
+from services.gateway.recommender import Recommender
+from services.gateway.routes import ROUTES, TIMEOUT, Route
 from services.gateway.webapp import add_webapp
 from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 EVENT_FIELDS = {"user_id", "item_id", "type", "rating", "timestamp"}
+INT64 = (-(2**63), 2**63)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def recommendations_json(result: Recommendations) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "user_id": result.user_id or None,
-        "items": [
-            {
-                "item_id": item.item_id,
-                "title": item.title,
-                "genres": item.genres,
-                "score": round(item.score, 6),
-                "sources": item.sources,
-                "rank_score": None if item.rank_score is None else round(item.rank_score, 6),
-                "recall_score": round(item.recall_score, 6),
-                "cached": item.cached,
-            }
-            for item in result.items
-        ],
-        "model_version": result.model_version,
-        "variant": result.variant,
-        "degraded": result.degraded,
-        "degraded_reason": result.degraded_reason,
-        "served_by": result.served_by,
-    }
-    if result.item_id:
-        body["item_id"] = result.item_id
-    return body
+Params = dict[str, Any]
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def _int_param(request: web.Request, name: str, default: int | None = None) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        if default is None:
-            raise InvalidArgument(f"query parameter {name} is required")
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidArgument(f"{name} must be an integer, got {raw!r}") from None
+def parse_params(route: Route, request: web.Request) -> Params:
+    """The route's query and path parameters, typed, defaults filled in; InvalidArgument naming the parameter
+    when a required one is missing or one does not parse (range checks are the cores')."""
+    values: Params = {}
+    for param in route.params:
+        if param.location == "header":
+            continue
+        raw = request.match_info.get(param.name) if param.location == "path" else request.query.get(param.name)
+        if raw is None:
+            if param.required:
+                raise InvalidArgument(f"query parameter {param.name} is required")
+            values[param.name] = param.default
+        elif param.kind == "integer":
+            try:
+                values[param.name] = int(raw)
+            except ValueError:
+                raise InvalidArgument(f"{param.name} must be an integer, got {raw!r}") from None
+        else:
+            values[param.name] = raw
+    return values
 
 
 def _timeout(request: web.Request) -> float | None:
-    raw = request.headers.get("X-Request-Timeout-Ms")
+    raw = request.headers.get(TIMEOUT.name)
     if raw is None:
         return None
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidArgument(f"X-Request-Timeout-Ms must be a number of milliseconds, got {raw!r}") from None
-    if not 1 <= value <= 30_000:
-        raise InvalidArgument("X-Request-Timeout-Ms must be between 1 and 30000")
+        raise InvalidArgument(f"{TIMEOUT.name} must be a number of milliseconds, got {raw!r}") from None
+    if not TIMEOUT.minimum <= value <= TIMEOUT.maximum:  # type: ignore[operator]
+        raise InvalidArgument(f"{TIMEOUT.name} must be between {TIMEOUT.minimum} and {TIMEOUT.maximum}")
     return value / 1000
 
 
@@ -90,11 +80,15 @@ def parse_event(payload: object) -> common_pb2.Event:
     for name in ("user_id", "item_id", "type"):
         if name not in payload:
             raise InvalidArgument(f"field {name} is required")
-    event = common_pb2.Event(type=str(payload["type"]))
+    if not isinstance(payload["type"], str):
+        raise InvalidArgument("type must be a string")
+    event = common_pb2.Event(type=payload["type"])
     for name in ("user_id", "item_id", "timestamp"):
         value = payload.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidArgument(f"{name} must be an integer")
+        if not INT64[0] <= value < INT64[1]:
+            raise InvalidArgument(f"{name} is out of range, got {value}")
         setattr(event, name, value)
     if payload.get("rating") is not None:
         rating = payload["rating"]
@@ -105,21 +99,30 @@ def parse_event(payload: object) -> common_pb2.Event:
 
 
 class GatewayHttp:
-    def __init__(self, recommender: Recommender, is_ready: Callable[[], bool], in_flight: InFlight) -> None:
+    def __init__(self, recommender: Recommender, catalogue: CatalogueApi, is_ready: Callable[[], bool],
+                 in_flight: InFlight, version: str = "") -> None:
         self.recommender = recommender
+        self.catalogue = catalogue
         self.is_ready = is_ready
         self.in_flight = in_flight
+        self.document = openapi_document(ROUTES, "Wren gateway", version or "unversioned")
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._middleware])
-        app.router.add_get("/v1/recommendations", self.recommendations)
-        app.router.add_get("/v1/items/{item_id}/similar", self.similar)
-        app.router.add_post("/v1/events", self.events)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.metrics)
+        for route in ROUTES:
+            app.router.add_route(route.method, route.path, self._bind(route))
         add_webapp(app)
         return app
+
+    def _bind(self, route: Route) -> Handler:
+        handler = getattr(self, route.handler)
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            result = await handler(request, parse_params(route, request))
+            return result if isinstance(result, web.StreamResponse) else web.json_response(
+                result.model_dump(mode="json"))
+
+        return serve
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -133,6 +136,13 @@ class GatewayHttp:
             response = error_response(error.http_status, error.code, str(error))
         except web.HTTPRequestEntityTooLarge:
             response = error_response(413, "INVALID_ARGUMENT", f"body larger than {MAX_BODY_BYTES} bytes")
+        except web.HTTPNotFound:
+            response = error_response(404, "NOT_FOUND", f"no such path: {request.path}")
+        except web.HTTPMethodNotAllowed as error:
+            allowed = ", ".join(sorted(error.allowed_methods))
+            response = error_response(405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.path}; "
+                                                            f"allowed: {allowed}")
+            response.headers["Allow"] = allowed
         except web.HTTPException as error:
             response = error_response(error.status, "INVALID_ARGUMENT" if error.status < 500 else "INTERNAL",
                                       error.reason or "")
@@ -144,22 +154,15 @@ class GatewayHttp:
         HTTP_REQUESTS.labels(route, str(response.status)).inc()
         return response
 
-    async def recommendations(self, request: web.Request) -> web.Response:
-        result = await self.recommender.recommend(
-            _int_param(request, "user_id"), _int_param(request, "k", DEFAULT_K), _timeout(request)
-        )
-        return web.json_response(recommendations_json(result))
+    async def recommendations(self, request: web.Request, params: Params) -> BaseModel:
+        result = await self.recommender.recommend(params["user_id"], params["k"], _timeout(request))
+        return models.recommendations_body(result)
 
-    async def similar(self, request: web.Request) -> web.Response:
-        raw = request.match_info["item_id"]
-        try:
-            item_id = int(raw)
-        except ValueError:
-            raise InvalidArgument(f"item id must be an integer, got {raw!r}") from None
-        result = await self.recommender.similar(item_id, _int_param(request, "k", DEFAULT_K), _timeout(request))
-        return web.json_response(recommendations_json(result))
+    async def similar(self, request: web.Request, params: Params) -> BaseModel:
+        result = await self.recommender.similar(params["item_id"], params["k"], _timeout(request))
+        return models.recommendations_body(result)
 
-    async def events(self, request: web.Request) -> web.Response:
+    async def events(self, request: web.Request, params: Params) -> BaseModel:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise InvalidArgument(f"body larger than {MAX_BODY_BYTES} bytes")
         try:
@@ -167,16 +170,36 @@ class GatewayHttp:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise InvalidArgument(f"the body is not valid JSON: {error}") from None
         version = await self.recommender.record_event(parse_event(payload), _timeout(request))
-        return web.json_response({"user_version": version})
+        return models.EventBody(user_version=version)
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+    async def item(self, request: web.Request, params: Params) -> BaseModel:
+        return models.item_body(await self.catalogue.item(params["item_id"], _timeout(request)))
 
-    async def readyz(self, request: web.Request) -> web.Response:
+    async def search(self, request: web.Request, params: Params) -> BaseModel:
+        return models.search_body(await self.catalogue.search(params["q"], params["k"], _timeout(request)))
+
+    async def genres(self, request: web.Request, params: Params) -> BaseModel:
+        return models.genres_body(await self.catalogue.genres(_timeout(request)))
+
+    async def genre_items(self, request: web.Request, params: Params) -> BaseModel:
+        items = await self.catalogue.genre_items(params["genre"], params["sort"], params["k"], _timeout(request))
+        return models.genre_items_body(items)
+
+    async def user(self, request: web.Request, params: Params) -> BaseModel:
+        result = await self.catalogue.user(params["user_id"], params["offset"], params["limit"], _timeout(request))
+        return models.user_body(result)
+
+    async def healthz(self, request: web.Request, params: Params) -> BaseModel:
+        return models.HealthBody(status="ok")
+
+    async def readyz(self, request: web.Request, params: Params) -> web.StreamResponse:
         ready = self.is_ready()
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
+        return web.json_response(models.ReadyBody(ready=ready).model_dump(), status=200 if ready else 503)
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: web.Request, params: Params) -> web.StreamResponse:
         response = web.Response(body=generate_latest())
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response
+
+    async def openapi(self, request: web.Request, params: Params) -> web.StreamResponse:
+        return web.json_response(self.document)

@@ -14,6 +14,7 @@ from services.common.inflight import tracker
 from services.common.metrics import BUNDLE_INFO
 from services.common.process import prepare_process
 from services.common.server import GrpcService, run_until_signalled, start_server
+from services.gateway.catalogue import CatalogueApi, CatalogueConfig
 from services.gateway.discovery import Discovery, parse_replicas
 from services.gateway.fallback import FallbackCatalog
 from services.gateway.health import HealthChecker
@@ -46,6 +47,8 @@ class GatewaySettings(ServiceSettings):
     feature_timeout_ms: int = 60  # per attempt on one replica; failover gets what is left
     recall_timeout_ms: int = 100
     ranking_timeout_ms: int = 100
+    catalogue_budget_ms: int = 2000  # catalogue requests: deadline when the client sets none
+    catalogue_timeout_ms: int = 1000  # catalogue requests: per attempt on one feature replica
     candidates: int = 300
     max_genre_share: float = RecommenderConfig.max_genre_share
     results_cache_size: int = 100_000
@@ -112,13 +115,16 @@ async def start(settings: GatewaySettings) -> Gateway:
         RecommenderConfig(candidates=settings.candidates, budget_seconds=settings.budget_ms / 1000,
                           max_genre_share=settings.max_genre_share),
     )
+    catalogue = CatalogueApi(tiers["feature"].client, CatalogueConfig(
+        budget_seconds=settings.catalogue_budget_ms / 1000, attempt_seconds=settings.catalogue_timeout_ms / 1000))
     service = await start_server(
         "gateway",
-        [lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(recommender), server)],
+        [lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
+            GatewayServicer(recommender, catalogue), server)],
         [SERVICE_NAME], host=settings.host, port=settings.port, capacity=settings.capacity,
     )
     gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
-    front = GatewayHttp(recommender, gateway.ready, tracker("gateway", settings.capacity))
+    front = GatewayHttp(recommender, catalogue, gateway.ready, tracker("gateway", settings.capacity), bundle.version)
     gateway.http = web.AppRunner(front.app(), access_log=None)
     await gateway.http.setup()
     await web.TCPSite(gateway.http, settings.host, settings.http_port).start()

@@ -7,7 +7,6 @@ along; it never sees HTTP or the gateway's own gRPC service.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,18 +15,17 @@ from cachetools import LRUCache
 
 from services.common.caches import MISSING, MeteredCache, UserKeyedCache
 from services.common.convert import matrix_from_proto, matrix_to_proto
-from services.common.errors import InvalidArgument, NotFound, Unavailable
+from services.common.errors import NotFound, Unavailable
 from services.common.metrics import DEGRADED
 from services.common.validation import check_id, check_k
-from services.gateway.errors import UpstreamError
+from services.gateway.errors import UpstreamError, raise_client_errors
 from services.gateway.fallback import FallbackCatalog
 from services.gateway.rerank import diversify, unseen
-from services.gateway.upstream import TierClient
+from services.gateway.upstream import TierClient, deadline_after
 from wren.v1 import common_pb2, feature_pb2, ranking_pb2, recall_pb2
 
 MAX_K = 500
 DEFAULT_K = 10
-PASS_THROUGH = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound}
 
 
 @dataclass
@@ -94,8 +92,7 @@ class Recommender:
         self.relayed: LRUCache[int, dict[int, None]] = LRUCache(config.remembered_users)
 
     def deadline(self, timeout: float | None) -> float:
-        budget = self.config.budget_seconds if timeout is None else min(timeout, 30.0)
-        return time.monotonic() + budget
+        return deadline_after(self.config.budget_seconds, timeout)
 
     async def recommend(self, user_id: int, k: int = DEFAULT_K, timeout: float | None = None) -> Recommendations:
         check_id(user_id, "user_id")
@@ -133,7 +130,7 @@ class Recommender:
             routed = await self.feature.call("GetUserFeatures", feature_pb2.GetUserFeaturesRequest(user_id=user_id),
                                              key, deadline)
         except UpstreamError as error:
-            self._reraise_client_errors(error)
+            raise_client_errors(error)
             reasons.append("features_unavailable")
             fallback = common_pb2.UserFeatures(user_id=user_id, known=False, segment=self.fallback.default_segment)
             fallback.rated_items.extend(self._seen(user_id, self.fallback.rated(user_id)).tolist())
@@ -147,7 +144,7 @@ class Recommender:
             routed = await self.recall.call("Recall", recall_pb2.RecallRequest(user=user, k=self.config.candidates),
                                             key, deadline)
         except UpstreamError as error:
-            self._reraise_client_errors(error)
+            raise_client_errors(error)
             reasons.append("recall_unavailable")
             ids = self.fallback.popular_for(user.segment, self._seen(user.user_id, user.rated_items),
                                             self.config.candidates)
@@ -169,7 +166,7 @@ class Recommender:
             routed = await self.feature.call("GetItemFeatures",
                                              feature_pb2.GetItemFeaturesRequest(item_ids=ids.tolist()), key, deadline)
         except UpstreamError as error:
-            self._reraise_client_errors(error)
+            raise_client_errors(error)
             reasons.append("item_features_unavailable")
             return None
         served.setdefault("feature", routed.replica)
@@ -237,7 +234,7 @@ class Recommender:
             scores = np.asarray(routed.response.scores, np.float32)
             sources = [["embedding"]] * len(ids)
         except UpstreamError as error:
-            self._reraise_client_errors(error)
+            raise_client_errors(error)
             if not self.fallback.describe(item_id)[0]:
                 raise NotFound(f"unknown item {item_id}") from None
             reasons.append("recall_unavailable")
@@ -279,16 +276,9 @@ class Recommender:
         try:
             routed = await self.feature.call("RecordEvent", event, str(event.user_id), self.deadline(timeout))
         except UpstreamError as error:
-            self._reraise_client_errors(error)
+            raise_client_errors(error)
             raise Unavailable(f"the event could not be stored: {error.message}") from None
         finally:
             self.results.invalidate(event.user_id)
         self._remember(event)
         return routed.response.user_version
-
-    @staticmethod
-    def _reraise_client_errors(error: UpstreamError) -> None:
-        """Bad input found by a tier is the client's problem, not a reason to degrade."""
-        kind = PASS_THROUGH.get(error.code)
-        if kind is not None:
-            raise kind(error.message) from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from grpc import aio
 
+from services.common.validation import DEFAULT_GENRE_K, DEFAULT_PAGE, DEFAULT_SEARCH_K, DEFAULT_SORT
+from services.gateway.catalogue import CatalogueApi
 from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
-from wren.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from wren.v1 import catalogue_pb2, common_pb2, gateway_pb2, gateway_pb2_grpc
 
 
 def recommendations_proto(result: Recommendations) -> gateway_pb2.RecommendResponse:
@@ -29,8 +31,11 @@ def recommendations_proto(result: Recommendations) -> gateway_pb2.RecommendRespo
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, recommender: Recommender) -> None:
+    """Zero in an optional request field (k, limit, sort) means its default, as the protos say."""
+
+    def __init__(self, recommender: Recommender, catalogue: CatalogueApi) -> None:
         self.recommender = recommender
+        self.catalogue = catalogue
 
     async def Recommend(  # noqa: N802 - gRPC method name
         self, request: gateway_pb2.RecommendRequest, context: aio.ServicerContext
@@ -49,3 +54,30 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> common_pb2.RecordEventResponse:
         version = await self.recommender.record_event(request, context.time_remaining())
         return common_pb2.RecordEventResponse(user_version=version)
+
+    async def GetItem(  # noqa: N802
+        self, request: catalogue_pb2.GetItemRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.ItemDetails:
+        return await self.catalogue.item(request.item_id, context.time_remaining())
+
+    async def SearchItems(  # noqa: N802
+        self, request: catalogue_pb2.SearchItemsRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.ItemList:
+        return await self.catalogue.search(request.query, request.k or DEFAULT_SEARCH_K, context.time_remaining())
+
+    async def ListGenres(  # noqa: N802
+        self, request: catalogue_pb2.ListGenresRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.GenreList:
+        return await self.catalogue.genres(context.time_remaining())
+
+    async def GenreItems(  # noqa: N802
+        self, request: catalogue_pb2.GenreItemsRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.ItemList:
+        return await self.catalogue.genre_items(request.genre, request.sort or DEFAULT_SORT,
+                                                request.k or DEFAULT_GENRE_K, context.time_remaining())
+
+    async def GetUser(  # noqa: N802
+        self, request: catalogue_pb2.GetUserRequest, context: aio.ServicerContext
+    ) -> catalogue_pb2.UserRatings:
+        return await self.catalogue.user(request.user_id, request.offset, request.limit or DEFAULT_PAGE,
+                                         context.time_remaining())

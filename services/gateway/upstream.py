@@ -27,8 +27,16 @@ RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXC
 # leftover budget does not punish a healthy one).
 FAIR_ATTEMPT_SHARE = 0.5
 
+MAX_BUDGET_SECONDS = 30.0  # no request may ask for more time than this
+
 ChannelFactory = Callable[[str], aio.Channel]
 Metadata = Sequence[tuple[str, str]]
+
+
+def deadline_after(budget_seconds: float, timeout: float | None) -> float:
+    """The absolute time.monotonic() deadline of a request: the caller's timeout (capped at MAX_BUDGET_SECONDS)
+    when it set one, else `budget_seconds` from now."""
+    return time.monotonic() + (budget_seconds if timeout is None else min(timeout, MAX_BUDGET_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -69,22 +77,26 @@ class TierClient:
         ring.add_listener(self._on_membership)
 
     async def call(
-        self, method: str, request: Any, key: str, deadline: float, *, metadata: Metadata | None = None
+        self, method: str, request: Any, key: str, deadline: float, *, metadata: Metadata | None = None,
+        attempt_timeout: float | None = None,
     ) -> Routed:
         """Calls `method` on the first replica of `ring.order(key)` that answers, before `deadline`.
 
         `deadline` is an absolute `time.monotonic()` instant; each attempt gets
-        `min(time left, attempt_timeout_seconds)`. `metadata` (e.g. x-request-id) is passed on unchanged.
+        `min(time left, attempt_timeout)`, attempt_timeout_seconds unless the call sets another. `metadata`
+        (e.g. x-request-id) is passed on unchanged.
         Raises UpstreamError: the replica's status for non-retryable codes (no other replica is tried),
         DEADLINE_EXCEEDED when time ran out, UNAVAILABLE when every replica failed (or none exist).
         """
         started = time.perf_counter()
         try:
-            return await self._call(method, request, key, deadline, tuple(metadata) if metadata else None)
+            return await self._call(method, request, key, deadline, tuple(metadata) if metadata else None,
+                                    attempt_timeout or self.attempt_timeout)
         finally:
             UPSTREAM_LATENCY.labels(self.tier).observe(time.perf_counter() - started)
 
-    async def _call(self, method: str, request: Any, key: str, deadline: float, metadata: Metadata | None) -> Routed:
+    async def _call(self, method: str, request: Any, key: str, deadline: float, metadata: Metadata | None,
+                    attempt_timeout: float) -> Routed:
         order = self.ring.order(key)
         if not order:
             raise UpstreamError(self.tier, "UNAVAILABLE", "no replicas known")
@@ -96,7 +108,7 @@ class TierClient:
                 raise UpstreamError(self.tier, "DEADLINE_EXCEEDED", f"deadline exceeded{tried}")
             if attempt > 1:
                 UPSTREAM_FAILOVERS.labels(self.tier).inc()
-            timeout = min(remaining, self.attempt_timeout)
+            timeout = min(remaining, attempt_timeout)
             try:
                 response = await getattr(self.stub(address), method)(request, timeout=timeout, metadata=metadata)
             except aio.AioRpcError as error:
@@ -105,8 +117,8 @@ class TierClient:
                 details = error.details() or ""
                 if code not in RETRYABLE:
                     raise UpstreamError(self.tier, code.name, details) from None
-                cut_short = code == grpc.StatusCode.DEADLINE_EXCEEDED and timeout < self.attempt_timeout
-                if not cut_short or timeout >= FAIR_ATTEMPT_SHARE * self.attempt_timeout:
+                cut_short = code == grpc.StatusCode.DEADLINE_EXCEEDED and timeout < attempt_timeout
+                if not cut_short or timeout >= FAIR_ATTEMPT_SHARE * attempt_timeout:
                     self.ring.record_failure(address)
                 if cut_short:  # the caller's deadline, not the attempt's, ran out: nothing left to fail over
                     raise UpstreamError(self.tier, "DEADLINE_EXCEEDED",

@@ -22,20 +22,21 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from wren.v1 import catalogue_pb2 as wren_dot_v1_dot_catalogue__pb2
 from wren.v1 import common_pb2 as wren_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15wren/v1/feature.proto\x12\x07wren.v1\x1a\x14wren/v1/common.proto\")\n\x16GetUserFeaturesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"*\n\x16GetItemFeaturesRequest\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x32\xe7\x01\n\x0e\x46\x65\x61tureService\x12I\n\x0fGetUserFeatures\x12\x1f.wren.v1.GetUserFeaturesRequest\x1a\x15.wren.v1.UserFeatures\x12M\n\x0fGetItemFeatures\x12\x1f.wren.v1.GetItemFeaturesRequest\x1a\x19.wren.v1.ItemFeatureBatch\x12;\n\x0bRecordEvent\x12\x0e.wren.v1.Event\x1a\x1c.wren.v1.RecordEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15wren/v1/feature.proto\x12\x07wren.v1\x1a\x17wren/v1/catalogue.proto\x1a\x14wren/v1/common.proto\")\n\x16GetUserFeaturesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"*\n\x16GetItemFeaturesRequest\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x32\x9c\x04\n\x0e\x46\x65\x61tureService\x12I\n\x0fGetUserFeatures\x12\x1f.wren.v1.GetUserFeaturesRequest\x1a\x15.wren.v1.UserFeatures\x12M\n\x0fGetItemFeatures\x12\x1f.wren.v1.GetItemFeaturesRequest\x1a\x19.wren.v1.ItemFeatureBatch\x12;\n\x0bRecordEvent\x12\x0e.wren.v1.Event\x1a\x1c.wren.v1.RecordEventResponse\x12\x38\n\x07GetItem\x12\x17.wren.v1.GetItemRequest\x1a\x14.wren.v1.ItemDetails\x12=\n\x0bSearchItems\x12\x1b.wren.v1.SearchItemsRequest\x1a\x11.wren.v1.ItemList\x12<\n\nListGenres\x12\x1a.wren.v1.ListGenresRequest\x1a\x12.wren.v1.GenreList\x12;\n\nGenreItems\x12\x1a.wren.v1.GenreItemsRequest\x1a\x11.wren.v1.ItemList\x12?\n\x0eGetUserRatings\x12\x17.wren.v1.GetUserRequest\x1a\x14.wren.v1.UserRatingsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wren.v1.feature_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETUSERFEATURESREQUEST']._serialized_start=56
-  _globals['_GETUSERFEATURESREQUEST']._serialized_end=97
-  _globals['_GETITEMFEATURESREQUEST']._serialized_start=99
-  _globals['_GETITEMFEATURESREQUEST']._serialized_end=141
-  _globals['_FEATURESERVICE']._serialized_start=144
-  _globals['_FEATURESERVICE']._serialized_end=375
+  _globals['_GETUSERFEATURESREQUEST']._serialized_start=81
+  _globals['_GETUSERFEATURESREQUEST']._serialized_end=122
+  _globals['_GETITEMFEATURESREQUEST']._serialized_start=124
+  _globals['_GETITEMFEATURESREQUEST']._serialized_end=166
+  _globals['_FEATURESERVICE']._serialized_start=169
+  _globals['_FEATURESERVICE']._serialized_end=709
 # @@protoc_insertion_point(module_scope)

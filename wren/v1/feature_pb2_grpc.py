@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from wren.v1 import catalogue_pb2 as wren_dot_v1_dot_catalogue__pb2
 from wren.v1 import common_pb2 as wren_dot_v1_dot_common__pb2
 from wren.v1 import feature_pb2 as wren_dot_v1_dot_feature__pb2
 
@@ -50,6 +51,31 @@ class FeatureServiceStub:
                 request_serializer=wren_dot_v1_dot_common__pb2.Event.SerializeToString,
                 response_deserializer=wren_dot_v1_dot_common__pb2.RecordEventResponse.FromString,
                 _registered_method=True)
+        self.GetItem = channel.unary_unary(
+                '/wren.v1.FeatureService/GetItem',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.GetItemRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.ItemDetails.FromString,
+                _registered_method=True)
+        self.SearchItems = channel.unary_unary(
+                '/wren.v1.FeatureService/SearchItems',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.SearchItemsRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+                _registered_method=True)
+        self.ListGenres = channel.unary_unary(
+                '/wren.v1.FeatureService/ListGenres',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.ListGenresRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.GenreList.FromString,
+                _registered_method=True)
+        self.GenreItems = channel.unary_unary(
+                '/wren.v1.FeatureService/GenreItems',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.GenreItemsRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+                _registered_method=True)
+        self.GetUserRatings = channel.unary_unary(
+                '/wren.v1.FeatureService/GetUserRatings',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.GetUserRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.UserRatings.FromString,
+                _registered_method=True)
 
 
 class FeatureServiceServicer:
@@ -76,6 +102,41 @@ class FeatureServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetItem(self, request, context):
+        """Catalogue: one item's details (NOT_FOUND for an unknown id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchItems(self, request, context):
+        """Catalogue: items whose title matches a query, best matches first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGenres(self, request, context):
+        """Catalogue: every genre with its item count.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GenreItems(self, request, context):
+        """Catalogue: a genre's top items by rating or popularity (NOT_FOUND for an unknown genre).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUserRatings(self, request, context):
+        """A user's segment, counters and rated items newest first, events included (NOT_FOUND for an unknown user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeatureServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +154,31 @@ def add_FeatureServiceServicer_to_server(servicer, server):
                     servicer.RecordEvent,
                     request_deserializer=wren_dot_v1_dot_common__pb2.Event.FromString,
                     response_serializer=wren_dot_v1_dot_common__pb2.RecordEventResponse.SerializeToString,
+            ),
+            'GetItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetItem,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.GetItemRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.ItemDetails.SerializeToString,
+            ),
+            'SearchItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchItems,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.SearchItemsRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.ItemList.SerializeToString,
+            ),
+            'ListGenres': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGenres,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.ListGenresRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.GenreList.SerializeToString,
+            ),
+            'GenreItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenreItems,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.GenreItemsRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.ItemList.SerializeToString,
+            ),
+            'GetUserRatings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserRatings,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.GetUserRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.UserRatings.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +262,141 @@ class FeatureService:
             '/wren.v1.FeatureService/RecordEvent',
             wren_dot_v1_dot_common__pb2.Event.SerializeToString,
             wren_dot_v1_dot_common__pb2.RecordEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.FeatureService/GetItem',
+            wren_dot_v1_dot_catalogue__pb2.GetItemRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.ItemDetails.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.FeatureService/SearchItems',
+            wren_dot_v1_dot_catalogue__pb2.SearchItemsRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGenres(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.FeatureService/ListGenres',
+            wren_dot_v1_dot_catalogue__pb2.ListGenresRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.GenreList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenreItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.FeatureService/GenreItems',
+            wren_dot_v1_dot_catalogue__pb2.GenreItemsRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserRatings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.FeatureService/GetUserRatings',
+            wren_dot_v1_dot_catalogue__pb2.GetUserRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.UserRatings.FromString,
             options,
             channel_credentials,
             insecure,

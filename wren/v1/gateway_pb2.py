@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from wren.v1 import catalogue_pb2 as wren_dot_v1_dot_catalogue__pb2
 from wren.v1 import common_pb2 as wren_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15wren/v1/gateway.proto\x12\x07wren.v1\x1a\x14wren/v1/common.proto\".\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\"8\n\x1aGatewaySimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\"\xaf\x01\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06genres\x18\x03 \x03(\t\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x0f\n\x07sources\x18\x05 \x03(\t\x12\x17\n\nrank_score\x18\x06 \x01(\x02H\x00\x88\x01\x01\x12\x0e\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08\x12\x14\n\x0crecall_score\x18\x08 \x01(\x02\x42\r\n\x0b_rank_score\"\x9f\x02\n\x11RecommendResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\'\n\x05items\x18\x02 \x03(\x0b\x32\x18.wren.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x04 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x05 \x01(\t\x12;\n\tserved_by\x18\x06 \x03(\x0b\x32(.wren.v1.RecommendResponse.ServedByEntry\x12\x0f\n\x07variant\x18\x07 \x01(\t\x12\x0f\n\x07item_id\x18\x08 \x01(\x03\x1a/\n\rServedByEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xe2\x01\n\x0eGatewayService\x12\x42\n\tRecommend\x12\x19.wren.v1.RecommendRequest\x1a\x1a.wren.v1.RecommendResponse\x12O\n\x0cSimilarItems\x12#.wren.v1.GatewaySimilarItemsRequest\x1a\x1a.wren.v1.RecommendResponse\x12;\n\x0bRecordEvent\x12\x0e.wren.v1.Event\x1a\x1c.wren.v1.RecordEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15wren/v1/gateway.proto\x12\x07wren.v1\x1a\x17wren/v1/catalogue.proto\x1a\x14wren/v1/common.proto\".\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\"8\n\x1aGatewaySimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\"\xaf\x01\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06genres\x18\x03 \x03(\t\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x0f\n\x07sources\x18\x05 \x03(\t\x12\x17\n\nrank_score\x18\x06 \x01(\x02H\x00\x88\x01\x01\x12\x0e\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08\x12\x14\n\x0crecall_score\x18\x08 \x01(\x02\x42\r\n\x0b_rank_score\"\x9f\x02\n\x11RecommendResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\'\n\x05items\x18\x02 \x03(\x0b\x32\x18.wren.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x04 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x05 \x01(\t\x12;\n\tserved_by\x18\x06 \x03(\x0b\x32(.wren.v1.RecommendResponse.ServedByEntry\x12\x0f\n\x07variant\x18\x07 \x01(\t\x12\x0f\n\x07item_id\x18\x08 \x01(\x03\x1a/\n\rServedByEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x90\x04\n\x0eGatewayService\x12\x42\n\tRecommend\x12\x19.wren.v1.RecommendRequest\x1a\x1a.wren.v1.RecommendResponse\x12O\n\x0cSimilarItems\x12#.wren.v1.GatewaySimilarItemsRequest\x1a\x1a.wren.v1.RecommendResponse\x12;\n\x0bRecordEvent\x12\x0e.wren.v1.Event\x1a\x1c.wren.v1.RecordEventResponse\x12\x38\n\x07GetItem\x12\x17.wren.v1.GetItemRequest\x1a\x14.wren.v1.ItemDetails\x12=\n\x0bSearchItems\x12\x1b.wren.v1.SearchItemsRequest\x1a\x11.wren.v1.ItemList\x12<\n\nListGenres\x12\x1a.wren.v1.ListGenresRequest\x1a\x12.wren.v1.GenreList\x12;\n\nGenreItems\x12\x1a.wren.v1.GenreItemsRequest\x1a\x11.wren.v1.ItemList\x12\x38\n\x07GetUser\x12\x17.wren.v1.GetUserRequest\x1a\x14.wren.v1.UserRatingsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RECOMMENDRESPONSE_SERVEDBYENTRY']._loaded_options = None
   _globals['_RECOMMENDRESPONSE_SERVEDBYENTRY']._serialized_options = b'8\001'
-  _globals['_RECOMMENDREQUEST']._serialized_start=56
-  _globals['_RECOMMENDREQUEST']._serialized_end=102
-  _globals['_GATEWAYSIMILARITEMSREQUEST']._serialized_start=104
-  _globals['_GATEWAYSIMILARITEMSREQUEST']._serialized_end=160
-  _globals['_RECOMMENDEDITEM']._serialized_start=163
-  _globals['_RECOMMENDEDITEM']._serialized_end=338
-  _globals['_RECOMMENDRESPONSE']._serialized_start=341
-  _globals['_RECOMMENDRESPONSE']._serialized_end=628
-  _globals['_RECOMMENDRESPONSE_SERVEDBYENTRY']._serialized_start=581
-  _globals['_RECOMMENDRESPONSE_SERVEDBYENTRY']._serialized_end=628
-  _globals['_GATEWAYSERVICE']._serialized_start=631
-  _globals['_GATEWAYSERVICE']._serialized_end=857
+  _globals['_RECOMMENDREQUEST']._serialized_start=81
+  _globals['_RECOMMENDREQUEST']._serialized_end=127
+  _globals['_GATEWAYSIMILARITEMSREQUEST']._serialized_start=129
+  _globals['_GATEWAYSIMILARITEMSREQUEST']._serialized_end=185
+  _globals['_RECOMMENDEDITEM']._serialized_start=188
+  _globals['_RECOMMENDEDITEM']._serialized_end=363
+  _globals['_RECOMMENDRESPONSE']._serialized_start=366
+  _globals['_RECOMMENDRESPONSE']._serialized_end=653
+  _globals['_RECOMMENDRESPONSE_SERVEDBYENTRY']._serialized_start=606
+  _globals['_RECOMMENDRESPONSE_SERVEDBYENTRY']._serialized_end=653
+  _globals['_GATEWAYSERVICE']._serialized_start=656
+  _globals['_GATEWAYSERVICE']._serialized_end=1184
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from wren.v1 import catalogue_pb2 as wren_dot_v1_dot_catalogue__pb2
 from wren.v1 import common_pb2 as wren_dot_v1_dot_common__pb2
 from wren.v1 import gateway_pb2 as wren_dot_v1_dot_gateway__pb2
 
@@ -50,6 +51,31 @@ class GatewayServiceStub:
                 request_serializer=wren_dot_v1_dot_common__pb2.Event.SerializeToString,
                 response_deserializer=wren_dot_v1_dot_common__pb2.RecordEventResponse.FromString,
                 _registered_method=True)
+        self.GetItem = channel.unary_unary(
+                '/wren.v1.GatewayService/GetItem',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.GetItemRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.ItemDetails.FromString,
+                _registered_method=True)
+        self.SearchItems = channel.unary_unary(
+                '/wren.v1.GatewayService/SearchItems',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.SearchItemsRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+                _registered_method=True)
+        self.ListGenres = channel.unary_unary(
+                '/wren.v1.GatewayService/ListGenres',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.ListGenresRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.GenreList.FromString,
+                _registered_method=True)
+        self.GenreItems = channel.unary_unary(
+                '/wren.v1.GatewayService/GenreItems',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.GenreItemsRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+                _registered_method=True)
+        self.GetUser = channel.unary_unary(
+                '/wren.v1.GatewayService/GetUser',
+                request_serializer=wren_dot_v1_dot_catalogue__pb2.GetUserRequest.SerializeToString,
+                response_deserializer=wren_dot_v1_dot_catalogue__pb2.UserRatings.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -73,6 +99,36 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetItem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchItems(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGenres(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GenreItems(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +146,31 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.RecordEvent,
                     request_deserializer=wren_dot_v1_dot_common__pb2.Event.FromString,
                     response_serializer=wren_dot_v1_dot_common__pb2.RecordEventResponse.SerializeToString,
+            ),
+            'GetItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetItem,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.GetItemRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.ItemDetails.SerializeToString,
+            ),
+            'SearchItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchItems,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.SearchItemsRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.ItemList.SerializeToString,
+            ),
+            'ListGenres': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGenres,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.ListGenresRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.GenreList.SerializeToString,
+            ),
+            'GenreItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenreItems,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.GenreItemsRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.ItemList.SerializeToString,
+            ),
+            'GetUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUser,
+                    request_deserializer=wren_dot_v1_dot_catalogue__pb2.GetUserRequest.FromString,
+                    response_serializer=wren_dot_v1_dot_catalogue__pb2.UserRatings.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -173,6 +254,141 @@ class GatewayService:
             '/wren.v1.GatewayService/RecordEvent',
             wren_dot_v1_dot_common__pb2.Event.SerializeToString,
             wren_dot_v1_dot_common__pb2.RecordEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.GatewayService/GetItem',
+            wren_dot_v1_dot_catalogue__pb2.GetItemRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.ItemDetails.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.GatewayService/SearchItems',
+            wren_dot_v1_dot_catalogue__pb2.SearchItemsRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGenres(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.GatewayService/ListGenres',
+            wren_dot_v1_dot_catalogue__pb2.ListGenresRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.GenreList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenreItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.GatewayService/GenreItems',
+            wren_dot_v1_dot_catalogue__pb2.GenreItemsRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.ItemList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wren.v1.GatewayService/GetUser',
+            wren_dot_v1_dot_catalogue__pb2.GetUserRequest.SerializeToString,
+            wren_dot_v1_dot_catalogue__pb2.UserRatings.FromString,
             options,
             channel_credentials,
             insecure,
