@@ -37,6 +37,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS_ENV = "WREN_WEBAPP_SCREENSHOTS"
 WAIT_SECONDS = 20  # the longest any condition is waited for; conditions, never sleeps
+DESKTOP_SHOT_HEIGHT = 1600
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 
 
@@ -159,9 +160,18 @@ def settled(driver: webdriver.Chrome) -> None:
     wait_for(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".loading, [aria-busy='true']"), "page loaded")
 
 
-def shoot(driver: webdriver.Chrome, directory: Path, name: str) -> Path:
+def shoot(driver: webdriver.Chrome, directory: Path, name: str, tall: bool = True) -> Path:
+    """A PNG of the page; `tall` shows up to DESKTOP_SHOT_HEIGHT pixels of it, not only the window's height."""
     path = directory / f"webapp-{name}.png"
-    assert driver.save_screenshot(str(path)), path
+    if tall:
+        height = min(DESKTOP_SHOT_HEIGHT, driver.execute_script("return document.documentElement.scrollHeight"))
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        assert driver.save_screenshot(str(path)), path
+    finally:
+        if tall:
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return path
 
@@ -314,7 +324,7 @@ def test_phone_width_has_no_horizontal_overflow(page: webdriver.Chrome, site: Si
         width = page.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
         assert width[0] == PHONE["width"], f"/{path}: viewport {width[0]}px; is the viewport meta missing?"
         assert width[1] <= width[0], f"/{path} is {width[1]}px wide on a {width[0]}px screen"
-        shoot(page, screenshots, name)
+        shoot(page, screenshots, name, tall=False)
 
 
 def test_keyboard_reaches_and_follows_a_movie_link(page: webdriver.Chrome, site: Site) -> None:

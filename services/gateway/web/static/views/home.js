@@ -44,7 +44,7 @@ function userPicker(current, navigate) {
     form);
 }
 
-async function searchSection(text, signal) {
+function searchSection(text, signal) {
   const body = h("div", { "aria-busy": "true" }, h("p", { class: "loading", text: "Searching…" }));
   const section = h("section", { class: "search-results", "aria-labelledby": "search-heading" },
     h("h2", { id: "search-heading" }, `Movies matching “${text}”`), body);
@@ -80,7 +80,7 @@ function genreRow(genre, sort, signal) {
   return { section, load };
 }
 
-async function genreSection(sort, signal) {
+function genreSection(sort, signal) {
   const rows = h("div", { class: "rows" }, h("p", { class: "loading", text: "Loading…" }));
   const sorts = h("p", { class: "sort" }, "Sort: ", Object.entries(SORTS).map(([value, label], index) => [
     index ? " · " : "",
@@ -111,23 +111,20 @@ export async function renderHome({ main, url, signal, navigate, setTitle }) {
   const sort = url.searchParams.get("sort") === "popularity" ? "popularity" : "rating";
   setTitle(text ? `Search: ${text}` : "");
 
-  const parts = [];
-  if (text) parts.push(await searchSection(text, signal));
-  let recommended = null;
-  if (userId !== null && userId !== "") {
-    recommended = recommendationsPanel({
-      userId,
-      signal,
-      heading: ["Recommended for you ", h("a", { class: "heading-link", href: userHref(userId) }, `(user ${userId})`)],
-    });
-    parts.push(recommended);
-  }
-  parts.push(await genreSection(sort, signal));
+  const search = text ? searchSection(text, signal) : null;
+  const genres = genreSection(sort, signal);
+  const recommended = userId !== null && userId !== "" ? recommendationsPanel({
+    userId,
+    signal,
+    heading: ["Recommended for you ", h("a", { class: "heading-link", href: userHref(userId) }, `(user ${userId})`)],
+  }) : null;
 
   fill(main,
     h("h1", { text: "Find your next movie" }),
     userPicker(userId, navigate),
-    recommended ? null : notice("info", "Choose a user above to see what Wren recommends for them."),
-    parts.map((part) => part.section));
-  await Promise.all(parts.map((part) => part.load()));
+    search ? search.section : null,
+    recommended
+      ? h("div", { class: "home-columns" }, recommended.section, genres.section)
+      : [notice("info", "Choose a user above to see what Wren recommends for them."), genres.section]);
+  await Promise.all([search, recommended, genres].filter(Boolean).map((part) => part.load()));
 }

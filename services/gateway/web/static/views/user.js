@@ -89,6 +89,6 @@ export async function renderUser({ main, url, id, signal, setTitle }) {
       if (!isAbort(error)) fill(ratings, errorNotice(error, "the ratings"));
     }),
   });
-  fill(main, head, panel.section, ratings);
+  fill(main, head, h("div", { class: "user-columns" }, panel.section, ratings));
   await panel.load();
 }
