@@ -29,6 +29,9 @@ def small_catalogue() -> Catalogue:
         (5, "Solid Space Opera (1980)", 1980, [0, 0, 1], 120, 4.4),
         (6, "Unrated Space (1970)", 0, [0, 0, 1], 0, np.nan),
         (7, "Big Space (1999)", 1999, [0, 0, 1], 400, 3.1),
+        (8, "Matrix, The (1999)", 1999, [0, 0, 1], 10, 4.0),
+        (9, "Matrix Reloaded, The (2003)", 2003, [0, 0, 1], 90, 3.5),
+        (10, "Auberge espagnole, L' (2002)", 2002, [1, 0, 0], 5, 3.5),
     ]
     return Catalogue("v1", np.array([r[0] for r in rows]), [r[1] for r in rows], np.array([r[2] for r in rows]),
                      np.array([r[3] for r in rows], np.uint8), GENRES, np.array([r[4] for r in rows]),
@@ -48,15 +51,18 @@ def test_search_matches_without_case_or_accents_best_first() -> None:
     assert [s.item_id for s in catalogue.search("destin amelie", 10)] == [3]  # every word, any order
     assert catalogue.search("space", 1)[0].item_id == 7 and catalogue.search("zzz", 5) == []
     assert [s.item_id for s in catalogue.search("solid space opera", 3)] == [5]
+    assert [s.item_id for s in catalogue.search("the matrix", 3)] == [8, 9]  # "Matrix, The" is the exact title
+    assert [s.item_id for s in catalogue.search("Matrix", 3)] == [8, 9]
+    assert [s.item_id for s in catalogue.search("l'auberge espagnole", 3)] == [10]
 
 
 def test_genre_rows_sort_by_bayesian_rating_or_popularity() -> None:
     catalogue = small_catalogue()
     assert catalogue.genre("sci-fi") == "Sci-Fi" and catalogue.genre("SCI-FI") == "Sci-Fi"
     by_rating = [s.item_id for s in catalogue.genre_items("Sci-Fi", "rating", 10)]
-    assert by_rating == [5, 4, 7]  # the one 5-star rating ranks below 120 ratings at 4.4; unrated items left out
-    assert [s.item_id for s in catalogue.genre_items("Sci-Fi", "popularity", 3)] == [7, 5, 4]
-    assert catalogue.genre_counts() == [("Comedy", 2), ("Drama", 2), ("Sci-Fi", 4)]
+    assert by_rating == [5, 8, 4, 9, 7]  # the one 5-star rating ranks below 120 ratings at 4.4; unrated items left out
+    assert [s.item_id for s in catalogue.genre_items("Sci-Fi", "popularity", 3)] == [7, 5, 9]
+    assert catalogue.genre_counts() == [("Comedy", 3), ("Drama", 2), ("Sci-Fi", 6)]
     with pytest.raises(NotFound, match="unknown genre 'Western'"):
         catalogue.genre("Western")
 

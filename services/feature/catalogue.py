@@ -15,6 +15,18 @@ from services.common.types import ItemSummary
 
 PRIOR_RATINGS = 10.0  # pseudo-ratings at the catalogue's mean rating in the Bayesian mean of the rating sort
 _TITLE_YEAR = re.compile(r"\s*\(\d{4}[^)]*\)\s*$")
+_TRAILING_ARTICLE = re.compile(r"^(.*), (the|a|an|le|la|les|l'|il|el|der|die|das)$")  # "Matrix, The"
+
+
+def _name_forms(title: str) -> set[str]:
+    """Folded forms of a title an exact query may take: without its year, and "matrix, the" also as
+    "the matrix" and "matrix"."""
+    name = fold(_TITLE_YEAR.sub("", title))
+    found = _TRAILING_ARTICLE.match(name)
+    if found is None:
+        return {name}
+    rest, article = found.groups()
+    return {name, rest, f"{article}{'' if article.endswith(chr(39)) else ' '}{rest}"}
 
 
 def fold(text: str) -> str:
@@ -41,6 +53,8 @@ class Catalogue:
         self.genre_names = list(genre_names)
         self.rating_count = np.asarray(rating_count, np.int64)
         self.rating_mean = np.asarray(rating_mean, np.float64)
+        self._folded = [fold(title) for title in self.titles]
+        self._names = [_name_forms(title) for title in self.titles]
 
     @classmethod
     def from_items(cls, version: str, items: ItemTable, genre_names: list[str]) -> Catalogue:
@@ -95,19 +109,11 @@ class Catalogue:
         return ItemSummary(int(self.ids[row]), self.titles[row], year or None, names, int(self.rating_count[row]),
                            None if np.isnan(mean) else round(mean, 4))
 
-    @cached_property
-    def _folded(self) -> list[str]:
-        return [fold(title) for title in self.titles]
-
-    @cached_property
-    def _folded_names(self) -> list[str]:
-        """Folded titles without the trailing "(year)", for exact-title matches."""
-        return [fold(_TITLE_YEAR.sub("", title)) for title in self.titles]
-
     def search(self, query: str, k: int) -> list[ItemSummary]:
-        """Items whose folded title holds every word of the folded query, best first: the whole title (year aside)
-        equal to the query, then titles starting with it, then titles with a word starting with it, then any
-        other match; ties by rating count (more first), then item id."""
+        """Items whose folded title holds every word of the folded query, or is the query, best first: the whole
+        title (year aside, a trailing article such as "Matrix, The" read either way) equal to the query, then
+        titles starting with it, then titles with a word starting with it, then any other match; ties by rating
+        count (more first), then item id."""
         wanted = fold(query)
         words = wanted.split()
         if not words:
@@ -115,10 +121,10 @@ class Catalogue:
         word_start = re.compile(r"(?:^|\W)" + re.escape(wanted))
         ranked = []
         for row, title in enumerate(self._folded):
-            if not all(word in title for word in words):
+            exact = wanted in self._names[row]
+            if not exact and not all(word in title for word in words):
                 continue
-            tier = 0 if self._folded_names[row] == wanted else 1 if title.startswith(wanted) else (
-                2 if word_start.search(title) else 3)
+            tier = 0 if exact else 1 if title.startswith(wanted) else 2 if word_start.search(title) else 3
             ranked.append((tier, -int(self.rating_count[row]), int(self.ids[row]), row))
         ranked.sort()
         return [self._summary(row) for *_, row in ranked[:k]]
