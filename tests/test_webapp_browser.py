@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -228,6 +229,15 @@ def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, tiny_
     assert f"variant {expected['variant']}" in explained and "Cached" in explained
     settled(page)
     shoot(page, screenshots, "home")
+
+    words = top[0]["title"].split(",")[0]
+    page.find_element(By.ID, "search-q").send_keys(words, Keys.ENTER)
+    wait_for(page, lambda d: "?q=" in d.current_url, "the search's address")
+    found = site.json(f"/v1/items?{urllib.parse.urlencode({'q': words, 'k': 24})}")["items"]
+    assert found and top[0]["item_id"] in [i["item_id"] for i in found]
+    elements(page, ".search-results .tile", len(found))
+    assert item_ids(page, ".search-results .tile") == [i["item_id"] for i in found]
+    settled(page)
 
     tile = page.find_element(By.CSS_SELECTOR, f".genre-row[data-genre='{first_genre}'] .tile a.title")
     movie = top[0]["item_id"]
