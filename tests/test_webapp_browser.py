@@ -1,7 +1,8 @@
 """The web app in a real browser: Debian's headless chromium, driven by Selenium, against a real `wren up`.
 
 Screenshots of each page go to $WREN_WEBAPP_SCREENSHOTS when it is set (`docs/img` refreshes the README's),
-otherwise to a temporary directory.
+otherwise to a temporary directory. The stack serves the tiny test bundle, or $WREN_WEBAPP_ARTIFACTS when set
+(any trained artifacts root, e.g. the one `make demo` serves).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,8 +40,14 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS_ENV = "WREN_WEBAPP_SCREENSHOTS"
+ARTIFACTS_ENV = "WREN_WEBAPP_ARTIFACTS"
+START_SECONDS = 180.0  # `wren up` loads every tier before it prints its first line
 WAIT_SECONDS = 20  # the longest any condition is waited for; conditions, never sleeps
 DESKTOP_SHOT_HEIGHT = 1600
+# Settings for the stack's gateway: deadlines generous enough that a busy shared machine still gets full (not
+# degraded) answers, and a result cache that outlives the test, so the page shows the list the test fetched.
+GATEWAY_ENV = {"WREN_BUDGET_MS": "3000", "WREN_FEATURE_TIMEOUT_MS": "1000", "WREN_RECALL_TIMEOUT_MS": "1000",
+               "WREN_RANKING_TIMEOUT_MS": "1000", "WREN_RESULTS_CACHE_TTL_SECONDS": "600"}
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 
 
@@ -46,6 +55,11 @@ PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 class Site:
     url: str  # the address `wren up` printed first, "http://127.0.0.1:PORT/"
     state: dict[str, Any]  # its state.json: the processes and their pids
+    artifacts: Path
+
+    def user(self, row: int) -> int:
+        """The id of the bundle's user in `row`: a user with ratings."""
+        return int(Bundle(self.artifacts).users.ids[row])
 
     def pid(self, name: str) -> int:
         return next(p["pid"] for p in self.state["processes"] if p["name"] == name)
@@ -63,29 +77,50 @@ class Site:
         assert status == 200, (path, status, body)
         return json.loads(body)
 
+    def full_answer(self, user: int) -> dict[str, Any]:
+        """The user's recommendations once not degraded; the gateway caches exactly those, so a page asking next
+        is shown this same list."""
+        path = f"/v1/recommendations?user_id={user}&k=10"
+        return WebDriverWait(self, WAIT_SECONDS, poll_frequency=0.2).until(
+            lambda site: (answer := site.json(path)) and not answer["degraded"] and answer, f"a full answer for {user}")
+
 
 def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
     for line in stream:
         lines.put(line.rstrip("\n"))
 
 
+def first_line(process: subprocess.Popen, lines: queue.Queue[str]) -> str:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        try:
+            return lines.get(timeout=0.5)
+        except queue.Empty:
+            if process.poll() is not None:
+                pytest.fail(f"wren up exited with code {process.returncode} before printing anything")
+            if time.monotonic() > deadline:
+                pytest.fail(f"wren up printed nothing in {START_SECONDS:.0f} s")
+
+
 @pytest.fixture(scope="module")
-def site(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """`wren up` as a user runs it (any free ports), until its first line names the site's address."""
+    chosen = os.environ.get(ARTIFACTS_ENV)
+    artifacts = Path(chosen) if chosen else request.getfixturevalue("tiny_artifacts")
     state_dir = tmp_path_factory.mktemp("webapp-stack")
-    env = {**os.environ, "WREN_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "WREN_LOG_LEVEL": "WARNING", **GATEWAY_ENV}
     process = subprocess.Popen(
-        [sys.executable, "-m", "wren.cli", "up", "--artifacts", str(tiny_artifacts), "--grpc-port", "0",
+        [sys.executable, "-m", "wren.cli", "up", "--artifacts", str(artifacts), "--grpc-port", "0",
          "--http-port", "0", "--state-dir", str(state_dir)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
     try:
-        first = lines.get(timeout=180)
+        first = first_line(process, lines)
         assert first.startswith("Wren is up: open http://127.0.0.1:"), first
         url = first.removeprefix("Wren is up: open ")
-        yield Site(url, json.loads((state_dir / "state.json").read_text()))
+        yield Site(url, json.loads((state_dir / "state.json").read_text()), artifacts)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -156,6 +191,11 @@ def item_ids(driver: webdriver.Chrome, css: str) -> list[int]:
     return [int(e.get_attribute("data-item-id")) for e in driver.find_elements(By.CSS_SELECTOR, css)]
 
 
+def words(title: str) -> list[str]:
+    """A title's words in any order: the page writes "Matrix, The (1999)" as "The Matrix (1999)"."""
+    return sorted(re.findall(r"\w+", title.lower()))
+
+
 def settled(driver: webdriver.Chrome) -> None:
     """Waits until no part of the page is still loading."""
     wait_for(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".loading, [aria-busy='true']"), "page loaded")
@@ -177,10 +217,6 @@ def shoot(driver: webdriver.Chrome, directory: Path, name: str, tall: bool = Tru
     return path
 
 
-def a_user(tiny_artifacts: Path, row: int) -> int:
-    return int(Bundle(tiny_artifacts).users.ids[row])
-
-
 def test_pages_and_assets_over_http(site: Site) -> None:
     """Every page address answers the app itself, deep links included; assets have their types; misses are 404."""
     status, headers, shell = site.get("/")
@@ -188,6 +224,8 @@ def test_pages_and_assets_over_http(site: Site) -> None:
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     for path in ("/movies/1", "/movies/999999", "/users/3", "/users/not-a-number"):
         assert site.get(path)[::2] == (200, shell), path
+    status, headers, icon = site.get("/favicon.ico")  # browsers ask for it unprompted
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml" and icon.startswith(b"<svg")
     status, headers, _ = site.get("/static/app.js")
     assert status == 200 and headers["Content-Type"].startswith("text/javascript")
     status, headers, _ = site.get("/static/app.css")
@@ -202,38 +240,38 @@ def test_pages_and_assets_over_http(site: Site) -> None:
     assert status == 404 and json.loads(body)["error"]["code"] == "NOT_FOUND"
 
 
-def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, tiny_artifacts: Path,
-                                       screenshots: Path) -> None:
+def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, screenshots: Path) -> None:
     page.get(site.url)
     genres = site.json("/v1/genres")["genres"]
     rows = elements(page, ".genre-row", len(genres))
     assert [row.get_attribute("data-genre") for row in rows] == [g["genre"] for g in genres]
     first_genre = genres[0]["genre"]
-    top = site.json(f"/v1/genres/{first_genre}/items?sort=rating&k=12")["items"]
+    top = site.json(f"/v1/genres/{urllib.parse.quote(first_genre)}/items?sort=rating&k=12")["items"]
     elements(page, ".genre-row .tile", len(top))
     assert item_ids(page, f".genre-row[data-genre='{first_genre}'] .tile") == [i["item_id"] for i in top]
     assert "Choose a user" in page.find_element(By.ID, "main").text
 
-    user = a_user(tiny_artifacts, 5)
+    user = site.user(5)
+    expected = site.full_answer(user)
     field = page.find_element(By.ID, "user-id")
     field.send_keys(str(user), Keys.ENTER)
     wait_for(page, lambda d: d.current_url.endswith(f"/?user={user}"), "the address names the user")
     cards = elements(page, ".recommended .card")
-    expected = site.json(f"/v1/recommendations?user_id={user}&k=10")
     assert item_ids(page, ".recommended .card") == [i["item_id"] for i in expected["items"]]
+    assert "from the gateway's cache" in page.find_element(By.CSS_SELECTOR, ".recommended .answer-meta").text
     why = cards[0].find_element(By.CSS_SELECTOR, "details.why")
     why.find_element(By.TAG_NAME, "summary").click()
     explained = why.text
     assert "Recall channels" in explained and expected["model_version"] in explained
     assert all(source in explained for source in expected["items"][0]["sources"])
-    assert f"variant {expected['variant']}" in explained and "Cached" in explained
+    assert f"variant {expected['variant']}" in explained and "yes, from the gateway's result cache" in explained
     settled(page)
     shoot(page, screenshots, "home")
 
-    words = top[0]["title"].split(",")[0]
-    page.find_element(By.ID, "search-q").send_keys(words, Keys.ENTER)
+    query = top[0]["title"].split(",")[0].split(" (")[0]
+    page.find_element(By.ID, "search-q").send_keys(query, Keys.ENTER)
     wait_for(page, lambda d: "?q=" in d.current_url, "the search's address")
-    found = site.json(f"/v1/items?{urllib.parse.urlencode({'q': words, 'k': 24})}")["items"]
+    found = site.json(f"/v1/items?{urllib.parse.urlencode({'q': query, 'k': 24})}")["items"]
     assert found and top[0]["item_id"] in [i["item_id"] for i in found]
     elements(page, ".search-results .tile", len(found))
     assert item_ids(page, ".search-results .tile") == [i["item_id"] for i in found]
@@ -246,7 +284,7 @@ def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, tiny_
     wait_for(page, lambda d: d.current_url == f"{site.url}movies/{movie}", "the movie's address")
     details = site.json(f"/v1/items/{movie}")["item"]
     heading = text_of(page, "main h1", str(details["year"]))
-    assert page.title.startswith(heading.split(" (")[0])
+    assert words(heading) == words(details["title"]) and page.title == f"{heading.split(' (')[0]} · Wren"
     similar = site.json(f"/v1/items/{movie}/similar?k=12")["items"]
     elements(page, ".similar .card", len(similar))
     assert item_ids(page, ".similar .card") == [i["item_id"] for i in similar]
@@ -257,15 +295,15 @@ def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, tiny_
 
     other = site.json(f"/v1/items/{similar[0]['item_id']}")["item"]
     page.get(f"{site.url}movies/{other['item_id']}")  # a deep link loads directly
-    text_of(page, "main h1", other["title"].split(" (")[0])
+    wait_for(page, lambda d: words(d.find_element(By.CSS_SELECTOR, "main h1").text) == words(other["title"]),
+             f"the heading of {other['title']}")
     page.back()
     wait_for(page, lambda d: d.current_url == f"{site.url}movies/{movie}", "back to the first movie")
     elements(page, ".similar .card", len(similar))
 
 
-def test_rating_on_the_user_page_updates_recommendations(page: webdriver.Chrome, site: Site, tiny_artifacts: Path,
-                                                         screenshots: Path) -> None:
-    user = a_user(tiny_artifacts, 12)
+def test_rating_on_the_user_page_updates_recommendations(page: webdriver.Chrome, site: Site, screenshots: Path) -> None:
+    user = site.user(12)
     profile = site.json(f"/v1/users/{user}?limit=20")
     page.get(f"{site.url}users/{user}")
     text_of(page, "main h1", f"User {user}")
@@ -309,9 +347,9 @@ def test_unknown_and_bad_ids_say_so(browser: webdriver.Chrome, site: Site) -> No
     console_errors(browser)
 
 
-def test_degraded_answer_is_shown(page: webdriver.Chrome, site: Site, tiny_artifacts: Path) -> None:
+def test_degraded_answer_is_shown(page: webdriver.Chrome, site: Site) -> None:
     """With ranking paused (SIGSTOP), the list comes in recall order and the page says so."""
-    user = a_user(tiny_artifacts, 20)  # asked for nowhere else, so no cached full answer exists
+    user = site.user(20)  # asked for nowhere else, so no cached full answer exists
     ranking = site.pid("ranking-1")
     os.kill(ranking, signal.SIGSTOP)
     try:
@@ -323,9 +361,8 @@ def test_degraded_answer_is_shown(page: webdriver.Chrome, site: Site, tiny_artif
         os.kill(ranking, signal.SIGCONT)
 
 
-def test_phone_width_has_no_horizontal_overflow(page: webdriver.Chrome, site: Site, tiny_artifacts: Path,
-                                                screenshots: Path) -> None:
-    user = a_user(tiny_artifacts, 5)
+def test_phone_width_has_no_horizontal_overflow(page: webdriver.Chrome, site: Site, screenshots: Path) -> None:
+    user = site.user(5)
     page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     for path, name in (("", "phone-home"), ("movies/2", "phone-movie"), (f"users/{user}", "phone-user")):
         page.get(site.url + path + ("?user=" + str(user) if not path else ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from services.common.errors import NotFound
 WEB_ROOT = Path(__file__).with_name("web")
 # Every address a user may bookmark or share; each answers the same page, which routes in the browser.
 PAGE_ROUTES = ("/", "/movies/{item_id}", "/users/{user_id}")
+# Addresses browsers ask for on their own, answered with a static file (the icon is an SVG whatever the name).
+WELL_KNOWN = {"/favicon.ico": "favicon.svg"}
 CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".html": "text/html; charset=utf-8",
@@ -57,13 +60,17 @@ def load_assets(root: Path) -> dict[str, Asset]:
             for path in sorted(static.rglob("*")) if path.is_file() and path.suffix in CONTENT_TYPES}
 
 
+def _fixed(asset: Asset) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def serve(request: web.Request) -> web.Response:
+        return asset.response(request)
+
+    return serve
+
+
 def add_webapp(app: web.Application, root: Path = WEB_ROOT) -> None:
     """Registers the page routes and /static/{path}; fails at start-up, not per request, if a file is missing."""
-    page = Asset.load(root / "index.html")
+    page = _fixed(Asset.load(root / "index.html"))
     assets = load_assets(root)
-
-    async def serve_page(request: web.Request) -> web.Response:
-        return page.response(request)
 
     async def serve_asset(request: web.Request) -> web.Response:
         name = request.match_info["path"]
@@ -73,5 +80,7 @@ def add_webapp(app: web.Application, root: Path = WEB_ROOT) -> None:
         return asset.response(request)
 
     for route in PAGE_ROUTES:
-        app.router.add_get(route, serve_page)
+        app.router.add_get(route, page)
+    for route, name in WELL_KNOWN.items():
+        app.router.add_get(route, _fixed(assets[name]))
     app.router.add_get("/static/{path:.+}", serve_asset)

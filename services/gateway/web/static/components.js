@@ -55,10 +55,15 @@ export function yearOf(item) {
   return match ? Number(match[1]) : null;
 }
 
-/** A title without the trailing "(1999)" MovieLens appends, since the year is shown on its own. */
+/**
+ * A title as people write it: without the trailing "(1999)" MovieLens appends (the year is shown on its own),
+ * and with a trailing English article put back in front ("Matrix, The" -> "The Matrix").
+ */
 export function titleOf(item) {
   const title = item.title || `Movie ${item.item_id}`;
-  return title.replace(/\s*\(\d{4}\)\s*$/, "") || title;
+  const bare = title.replace(/\s*\(\d{4}\)\s*$/, "") || title;
+  const article = /^(.+), (The|A|An)$/.exec(bare);
+  return article ? `${article[2]} ${article[1]}` : bare;
 }
 
 /** A coloured block standing in for a poster (MovieLens has none): the title's initial on a hue from the id. */
