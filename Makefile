@@ -25,9 +25,10 @@ protos: install
 train: install
 	$(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
 
+# Quiet recipe: once installed and trained, the first line printed is the web app's address.
 demo: install
-	test -e $(ARTIFACTS)/current || $(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
-	$(BIN)/wren up --artifacts $(ARTIFACTS) --replicas $(REPLICAS)
+	@test -e $(ARTIFACTS)/current || $(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
+	@$(BIN)/wren up --artifacts $(ARTIFACTS) --replicas $(REPLICAS)
 
 test: install
 	$(BIN)/ruff check .
