@@ -328,6 +328,33 @@ def test_rating_on_the_user_page_updates_recommendations(page: webdriver.Chrome,
     assert rated not in [i["item_id"] for i in site.json(f"/v1/recommendations?user_id={user}&k=10")["items"]]
     assert site.json(f"/v1/users/{user}?limit=1")["ratings"][0]["item"]["item_id"] == rated
 
+    older = site.json(f"/v1/users/{user}?offset=20&limit=20")
+    assert older["ratings"], "the test user needs more than one page of ratings"
+    page.find_element(By.CSS_SELECTOR, ".pager a[rel='next']").click()
+    wait_for(page, lambda d: d.current_url.endswith(f"/users/{user}?offset=20"), "the second page's address")
+    wait_for(page, lambda d: item_ids(d, ".ratings tbody tr") == [r["item"]["item_id"] for r in older["ratings"]],
+             "the second page of ratings")
+    assert page.find_element(By.CSS_SELECTOR, ".pager a[rel='prev']").get_attribute("href").endswith(f"/users/{user}")
+
+
+def test_rating_from_a_movie_page_as_a_typed_user(page: webdriver.Chrome, site: Site) -> None:
+    """With no user chosen, the movie page asks for one; a bad id is refused with a message, a good one rates."""
+    user, movie = site.user(30), 3
+    page.get(f"{site.url}movies/{movie}")
+    form = elements(page, ".rate-movie form")[0]
+    form.find_element(By.ID, "rate-user").send_keys("zero")
+    form.find_element(By.TAG_NAME, "button").click()
+    text_of(page, ".rate-movie .form-status", "Not saved: enter a user id")
+    field = form.find_element(By.ID, "rate-user")
+    field.clear()
+    field.send_keys(str(user))
+    Select(form.find_element(By.TAG_NAME, "select")).select_by_value("2")
+    form.find_element(By.TAG_NAME, "button").click()
+    text_of(page, ".rate-movie [role='status']", f"Saved: user {user} rated")
+    assert page.find_element(By.ID, "viewer").text == f"Viewing as user {user}"
+    newest = site.json(f"/v1/users/{user}?limit=1")["ratings"][0]
+    assert newest["item"]["item_id"] == movie and newest["rating"] == 2.0
+
 
 def test_unknown_and_bad_ids_say_so(browser: webdriver.Chrome, site: Site) -> None:
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
