@@ -288,6 +288,9 @@ def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, scree
     similar = site.json(f"/v1/items/{movie}/similar?k=12")["items"]
     elements(page, ".similar .card", len(similar))
     assert item_ids(page, ".similar .card") == [i["item_id"] for i in similar]
+    why = page.find_element(By.CSS_SELECTOR, ".similar .card details.why")
+    why.find_element(By.TAG_NAME, "summary").click()
+    assert all(source in why.text for source in similar[0]["sources"]) and "this movie" in why.text
     for tag in details["tags"]:
         assert tag in page.find_element(By.CSS_SELECTOR, ".movie .tags").text
     settled(page)

@@ -16,6 +16,12 @@ const CHANNELS = {
   fallback_genre: "same genre, served because recall was unavailable",
 };
 
+// The same channels when the list is of movies similar to one movie (the answer names its item_id).
+const ITEM_CHANNELS = {
+  embedding: "close to this movie in embedding space (people who liked one liked the other)",
+  fallback_genre: "shares this movie's genres, served because recall was unavailable",
+};
+
 const REASONS = {
   features_unavailable: "the feature tier did not answer, so this user was treated as new",
   recall_unavailable: "the recall tier did not answer, so a popular list was served",
@@ -97,6 +103,7 @@ const score = (value) => (value === null || value === undefined ? "not ranked" :
 /** The "why" of one recommended item: its recall channels, its scores, the model and whether it was cached. */
 export function whyDetails(item, answer) {
   const sources = item.sources || [];
+  const channels = answer.item_id ? { ...CHANNELS, ...ITEM_CHANNELS } : CHANNELS;
   const model = answer.model_version
     ? `${answer.model_version}${answer.variant ? ` (variant ${answer.variant})` : ""}`
     : "none: recall order only";
@@ -107,7 +114,7 @@ export function whyDetails(item, answer) {
       h("dt", { text: "Recall channels" }),
       h("dd", {}, sources.length
         ? h("ul", {}, sources.map((source) => h("li", {},
-          h("code", { text: source }), CHANNELS[source] ? ` ${CHANNELS[source]}` : "")))
+          h("code", { text: source }), channels[source] ? ` ${channels[source]}` : "")))
         : "none reported"),
       h("dt", { text: "Scores" }),
       h("dd", {}, `final ${score(item.score)} · ranking ${score(item.rank_score)} · recall ${score(item.recall_score)}`),
