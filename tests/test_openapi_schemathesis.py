@@ -72,6 +72,11 @@ async def test_the_document_describes_every_route(stack: LocalStack) -> None:
                  "/metrics", "/v1/items/{item_id}", "/v1/items", "/v1/genres", "/v1/genres/{genre}/items",
                  "/v1/users/{user_id}", "/openapi.json"):
         assert path in document["paths"]
+    for route in ROUTES:
+        responses = document["paths"][route.path][route.method.lower()]["responses"]
+        assert ("400" in responses) == bool(route.params or route.body), route.path
+        assert ("503" in responses) == (route.path.startswith("/v1/") or route.path == "/readyz"), route.path
+        assert ("404" in responses) == ("{" in route.path), route.path
     similar = document["paths"]["/v1/items/{item_id}/similar"]["get"]["responses"]
     assert set(similar) == {"200", "400", "404", "503"}
     assert similar["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}

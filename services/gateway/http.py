@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+import wren
 from services.common.errors import InvalidArgument, WrenError
 from services.common.inflight import InFlight
 from services.common.logs import request_id
@@ -100,12 +101,12 @@ def parse_event(payload: object) -> common_pb2.Event:
 
 class GatewayHttp:
     def __init__(self, recommender: Recommender, catalogue: CatalogueApi, is_ready: Callable[[], bool],
-                 in_flight: InFlight, version: str = "") -> None:
+                 in_flight: InFlight) -> None:
         self.recommender = recommender
         self.catalogue = catalogue
         self.is_ready = is_ready
         self.in_flight = in_flight
-        self.document = openapi_document(ROUTES, "Wren gateway", version or "unversioned")
+        self.document = openapi_document(ROUTES, "Wren gateway", wren.__version__)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._middleware])

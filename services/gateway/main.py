@@ -124,7 +124,7 @@ async def start(settings: GatewaySettings) -> Gateway:
         [SERVICE_NAME], host=settings.host, port=settings.port, capacity=settings.capacity,
     )
     gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
-    front = GatewayHttp(recommender, catalogue, gateway.ready, tracker("gateway", settings.capacity), bundle.version)
+    front = GatewayHttp(recommender, catalogue, gateway.ready, tracker("gateway", settings.capacity))
     gateway.http = web.AppRunner(front.app(), access_log=None)
     await gateway.http.setup()
     await web.TCPSite(gateway.http, settings.host, settings.http_port).start()
