@@ -18,8 +18,13 @@ export function recommendationsPanel({ userId, heading, signal, onRated }) {
   const section = h("section", { class: "recommended", "aria-labelledby": "recommended-heading" },
     title, announce, body);
 
+  // Movies rated here stay off the list even if an answer was cached before the rating (e.g. by another gateway
+  // replica behind a load balancer, which this gateway's event did not reach).
+  const rated = new Set();
+
   async function rate(item, rating) {
     const reply = await api.rate(userId, item.item_id, rating);
+    rated.add(item.item_id);
     const card = body.querySelector(`.card[data-item-id="${CSS.escape(String(item.item_id))}"]`);
     if (card) card.remove();
     title.focus({ preventScroll: true });
@@ -34,6 +39,7 @@ export function recommendationsPanel({ userId, heading, signal, onRated }) {
     body.setAttribute("aria-busy", "true");
     try {
       const answer = await api.recommendations(userId, RECOMMENDED_K, signal);
+      answer.items = answer.items.filter((item) => !rated.has(item.item_id));
       fill(body, degradedNotice(answer), answerMeta(answer),
         recommendationList(answer, rate, "Nothing to recommend for this user right now."));
     } catch (error) {
