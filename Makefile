@@ -14,6 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -24,9 +25,10 @@ protos: install
 train: install
 	$(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
 
+# Quiet recipe: once installed and trained, the first line printed is the web app's address.
 demo: install
-	test -e $(ARTIFACTS)/current || $(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
-	$(BIN)/wren up --artifacts $(ARTIFACTS) --replicas $(REPLICAS)
+	@test -e $(ARTIFACTS)/current || $(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
+	@$(BIN)/wren up --artifacts $(ARTIFACTS) --replicas $(REPLICAS)
 
 test: install
 	$(BIN)/ruff check .

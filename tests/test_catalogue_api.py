@@ -112,7 +112,7 @@ async def test_bad_input_unknown_ids_and_unknown_routes(stack: LocalStack) -> No
         ("/v1/users/5?offset=-1", 400, "offset must be between 0 and"),
         ("/v1/users/5?limit=0", 400, "limit must be between 1 and 100"),
         ("/v1/users/987654", 404, "unknown user 987654"),
-        ("/", 404, "no such path: /"),
+        ("/nowhere", 404, "no such path: /nowhere"),  # "/" is the web app (tests/test_webapp_browser.py)
         ("/v1/nothing", 404, "no such path: /v1/nothing"),
     ]
     async with aiohttp.ClientSession() as session:

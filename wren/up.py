@@ -209,10 +209,18 @@ class LocalStack:
         (directory / "prometheus_targets.json").write_text(json.dumps(targets, indent=1) + "\n")
         return directory / "state.json"
 
+    @property
+    def site_url(self) -> str:
+        """The web app's address; a wildcard bind address is shown as loopback, which a browser can open."""
+        host = self.config.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+        return f"http://{host}:{self.gateway.http_port}/"
+
     def describe(self) -> str:
         gateway = self.gateway
         lines = [
-            f"Wren is up (bundle from {self.config.artifacts}):",
+            f"Wren is up: open {self.site_url}",
+            f"  bundle  {self.config.artifacts}",
             f"  HTTP  http://{self.config.host}:{gateway.http_port}/v1/recommendations?user_id=1&k=10",
             f"  gRPC  {self.config.host}:{gateway.port}  (wren.v1.GatewayService; reflection on)",
             f"  metrics  http://{self.config.host}:{gateway.http_port}/metrics",

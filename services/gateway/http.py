@@ -22,6 +22,7 @@ from services.gateway.catalogue import CatalogueApi
 from services.gateway.openapi import openapi_document
 from services.gateway.recommender import Recommender
 from services.gateway.routes import ROUTES, TIMEOUT, Route
+from services.gateway.webapp import add_webapp
 from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class GatewayHttp:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._middleware])
         for route in ROUTES:
             app.router.add_route(route.method, route.path, self._bind(route))
+        add_webapp(app)
         return app
 
     def _bind(self, route: Route) -> Handler:
