@@ -124,6 +124,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wren.bench.names import SUITE_NAMES
+
     parser = argparse.ArgumentParser(prog="wren", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -224,9 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="load-test a running gateway (--target/--grpc), or run benchmark suites side by side (--suite)",
         description="Load-test a running gateway, or run the benchmark suites; writes JSON and PNGs to --out.",
     )
-    bench.add_argument("--suite", choices=["stack", "cache", "index", "ranking", "routing", "quality", "ladder",
-                                            "all"],
-                       default=None,
+    bench.add_argument("--suite", choices=[*SUITE_NAMES, "all"], default=None,
                        help="run a suite (stack, cache and ranking start what they measure from --artifacts; "
                             "quality retrains the bundle's configuration on --data with several seeds; ladder "
                             "trains on synthetic data of growing size; all = every suite but quality and ladder)")

@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wren.bench.names import ALL, SUITE_NAMES
 from wren.bench.report import machine, write_json
 from wren.bench.stacks import StackPool
 
-SUITE_NAMES = ("stack", "cache", "index", "ranking", "routing", "quality", "ladder")
-ALL = ("stack", "cache", "index", "ranking", "routing")  # `--suite all`: the serving suites (quality, ladder train)
 NEEDS_ARTIFACTS = ("stack", "cache", "ranking", "quality")
 STACK_SUITES = {"stack", "cache"}
 
