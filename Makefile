@@ -7,7 +7,7 @@ ARTIFACTS ?= artifacts
 DATA ?= data/ml-latest-small
 REPLICAS ?= 1
 
-.PHONY: install demo test test-fast train protos lint bench clean
+.PHONY: install demo test test-unit test-integration test-e2e test-deploy test-fast train protos lint bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 protos: install
-	$(BIN)/python -m wren.protogen
+	$(BIN)/python -m tools.protogen
 
 train: install
 	$(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
@@ -30,18 +30,34 @@ demo: install
 	@test -e $(ARTIFACTS)/current || $(BIN)/wren train --data $(DATA) --out $(ARTIFACTS)
 	@$(BIN)/wren up --artifacts $(ARTIFACTS) --replicas $(REPLICAS)
 
-test: install
-	$(BIN)/ruff check .
+# The whole suite: lint (style, format, types, layer contracts), then every test layer.
+test: lint
 	$(BIN)/python -m pytest -q
+
+# One target per test layer (tests/<layer>/).
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest -q tests/integration
+
+test-e2e: install
+	$(BIN)/python -m pytest -q tests/e2e
+
+test-deploy: install
+	$(BIN)/python -m pytest -q tests/deploy
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not e2e and not slow"
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: install
-	$(BIN)/wren bench --suite all --quick --artifacts $(ARTIFACTS) --out bench-results
+	$(BIN)/python -m benchmarks --suite all --quick --artifacts $(ARTIFACTS) --out bench-results
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench-results

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from services.recall.content import content_neighbour_embeddings
+from wren.core.recall.content import content_neighbour_embeddings
 
 NEW_SEGMENT = "new"
 ACTIVITY_BUCKETS = ((1, "activity:light"), (20, "activity:regular"), (100, "activity:heavy"))

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from services.recall.content import ContentSpace
+from wren.core.recall.content import ContentSpace
 
 
 def training_tags(tags: pd.DataFrame, user_cutoff: pd.Series) -> pd.DataFrame:

@@ -14,12 +14,12 @@ from pipeline import coldstart, features
 from pipeline.config import TrainConfig
 from pipeline.ranking_candidates import CandidateRows, candidate_rows
 from pipeline.recall_models import fit_recall_models, recall_catalog
-from services.common.bundle import ItemTable, UserTable
-from services.feature.profiles import ProfileBuilder, TableLookup
-from services.recall.channels import Proposal, default_channels
-from services.recall.content import ContentSpace
-from services.recall.index.base import VectorIndex
-from services.recall.recaller import Recaller
+from wren.core.bundle import ItemTable, UserTable
+from wren.core.index.base import VectorIndex
+from wren.core.profiles import ProfileBuilder, TableLookup
+from wren.core.recall.channels import Proposal, default_channels
+from wren.core.recall.content import ContentSpace
+from wren.core.recall.recaller import Recaller
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import sparse
 from scipy.linalg import lapack
 
-from services.common.item_graph import DenseItemGraph, ItemGraph, SparseItemGraph
+from wren.core.item_graph import DenseItemGraph, ItemGraph, SparseItemGraph
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,16 @@ from pipeline.config import TrainConfig
 from pipeline.data.dataset import Dataset
 from pipeline.evaluation.baselines import fit_baselines
 from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items, sample_interval
-from pipeline.evaluation.served import served_lists, served_lists_http
 from pipeline.index_tuning import index_recall_at
 from pipeline.ranking_data import snapshot_rows
 from pipeline.split import Split, make_split
-from services.common.bundle import Bundle
-from services.common.schema import recall_feature_width
-from services.feature.profiles import ProfileBuilder
-from services.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
-from services.recall.index.factory import build_index, load_index
-from services.recall.recaller import Recaller
+from wren.core.bundle import Bundle
+from wren.core.index.factory import build_index, load_index
+from wren.core.profiles import ProfileBuilder
+from wren.core.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
+from wren.core.recall.recaller import Recaller
+from wren.core.schema import recall_feature_width
+from wren.core.served import ServedListSource
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +154,11 @@ def bundle_split(bundle: Bundle, dataset: Dataset) -> Split:
 
 
 def served_metrics(
-    bundle: Bundle, dataset: Dataset, config: TrainConfig, target: str | None = None, progress: bool = False
+    bundle: Bundle, dataset: Dataset, config: TrainConfig, served_lists: ServedListSource, progress: bool = False
 ) -> dict:
     """The served top-k list against the held-out part, beside the baselines fitted on the same training part,
-    with the same metric code. `target`: fetch Wren's lists from a running gateway over HTTP instead of the
-    in-process serving code. Past `evaluation.max_users` test users, every system is scored on the same
+    with the same metric code. `served_lists` fetches Wren's lists (the serving code in this process, or a
+    running gateway over HTTP). Past `evaluation.max_users` test users, every system is scored on the same
     seeded sample of them; `ndcg_ci95` is then each system's 95 % interval half-width (0 without sampling)."""
     split = bundle_split(bundle, dataset)
     k = config.evaluation.k
@@ -167,8 +167,7 @@ def served_metrics(
     users = sample_users(np.fromiter(relevant, np.int64, len(relevant)), config.evaluation.max_users, config.seed)
     if len(users) < population:
         relevant = {int(u): relevant[int(u)] for u in users}
-    served = (served_lists_http(target, users, k, progress=progress) if target
-              else served_lists(bundle.path, users, k, progress=progress))
+    served = served_lists(bundle.path, users, k, progress=progress)
     lists = served.lists
     popularity = interaction_counts(split.train)
     catalog = len(bundle.items.ids)
@@ -189,7 +188,7 @@ def served_metrics(
         "population": int(population),
         "ndcg_ci95": {name: sample_interval(row[f"ndcg_at_{k}_sd"], len(users), population) if len(users) else 0.0
                       for name, row in rows.items()},
-        "source": target or "in-process",
+        "source": served.source,
         "systems": rows,
         "best_baseline": best,
         "vs_best_baseline": ndcg / max(rows[best][f"ndcg_at_{k}"], 1e-12),
@@ -197,10 +196,11 @@ def served_metrics(
     }
 
 
-def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig, progress: bool = False) -> dict:
+def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig, served_lists: ServedListSource,
+                    progress: bool = False) -> dict:
     """Every metric the manifest carries except timings, recomputed from the bundle and the data: the served
     list first; then, secondary, ranking AUC on the test ratings, per-channel recall and index recall."""
-    served = served_metrics(bundle, dataset, config, progress=progress)
+    served = served_metrics(bundle, dataset, config, served_lists, progress=progress)
     split = bundle_split(bundle, dataset)
     bundle = Bundle(bundle.path, "evaluation")
     # the rating AUC is secondary: on a large test part, the rows of a seeded sample of its users suffice

@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline.data.dataset import Dataset
 from pipeline.data.errors import DataValidationError
 from pipeline.data.loaders import RATING_RANGE, clean_ratings
-from services.common.schema import EVENT_TYPES
+from wren.core.schema import EVENT_TYPES
 
 EVENT_LOG_GLOB = "*.jsonl"
 DUPLICATE_EVENTS = "events: duplicate event id"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from services.common.schema import user_dense
+from wren.core.schema import user_dense
 
 SECONDS_PER_DAY = 86_400
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.recall.index.base import VectorIndex
-from services.recall.index.hnsw import HnswIndex
+from wren.core.index.base import VectorIndex
+from wren.core.index.hnsw import HnswIndex
 
 EF_GRID = (128, 192, 256, 384, 512, 768, 1024)  # hnswlib searches at least k = 100 wide anyway
 

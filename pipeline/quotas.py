@@ -8,9 +8,9 @@ from collections.abc import Callable
 import numpy as np
 
 from pipeline.ranking_candidates import CandidateRows
-from services.gateway.rerank import diversify
-from services.recall.channels import CHANNELS, Proposal
-from services.recall.merge import merge
+from wren.core.recall.channels import CHANNELS, Proposal
+from wren.core.recall.merge import merge
+from wren.core.rerank import diversify
 
 PERSONAL = ("embedding", "item2item", "content", "cf", "covisit", "ease")
 

@@ -10,12 +10,12 @@ import pandas as pd
 
 from pipeline.features import ItemFeatures
 from pipeline.ranking_data import assemble
-from services.common.bundle import UserTable
-from services.common.schema import recall_feature_width
-from services.feature.profiles import ProfileBuilder
-from services.recall.channels import Proposal
-from services.recall.merge import merge
-from services.recall.recaller import Recaller
+from wren.core.bundle import UserTable
+from wren.core.profiles import ProfileBuilder
+from wren.core.recall.channels import Proposal
+from wren.core.recall.merge import merge
+from wren.core.recall.recaller import Recaller
+from wren.core.schema import recall_feature_width
 
 
 @dataclass(frozen=True)

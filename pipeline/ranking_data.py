@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.common.bundle import UserTable
-from services.common.embedding import mean_embeddings
-from services.common.schema import genre_rating_deviation, user_dense
-from services.ranking.inputs import model_inputs
+from wren.core.bundle import UserTable
+from wren.core.embedding import mean_embeddings
+from wren.core.model_inputs import model_inputs
+from wren.core.schema import genre_rating_deviation, user_dense
 
 
 def rows_of(ids: np.ndarray, catalog_ids: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.bundle_writer import BundleWriter
 from pipeline.config import TrainConfig
 from pipeline.models.baseline import train_baseline
 from pipeline.models.dims import FeatureScaler, ModelDims
@@ -16,7 +15,8 @@ from pipeline.models.pairwise import PairwiseConfig, RankingHistory, sample_pair
 from pipeline.models.prior import PriorRanker, best_prior_column, fit_prior_scale, tune_prior_scale
 from pipeline.models.registry import build_model
 from pipeline.ranking_candidates import CandidateRows
-from services.recall.channels import CHANNELS
+from wren.core.bundle_writer import BundleWriter
+from wren.core.recall.channels import CHANNELS
 
 
 @dataclass

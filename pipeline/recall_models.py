@@ -10,18 +10,18 @@ import pandas as pd
 from scipy import sparse
 
 from pipeline import coldstart, features
-from pipeline.bundle_writer import BundleWriter
 from pipeline.cf import fit_als, interaction_matrix
 from pipeline.config import TrainConfig
 from pipeline.covisit import covisit_graph
 from pipeline.ease import ease_graph
-from services.common.bundle import UserTable
-from services.common.cf import CFModel
-from services.common.item_graph import ItemGraph, SparseItemGraph
-from services.recall.catalog import RecallCatalog
-from services.recall.content import ContentSpace
-from services.recall.index.base import VectorIndex
-from services.recall.index.factory import build_index
+from wren.core.bundle import UserTable
+from wren.core.bundle_writer import BundleWriter
+from wren.core.cf import CFModel
+from wren.core.index.base import VectorIndex
+from wren.core.index.factory import build_index
+from wren.core.item_graph import ItemGraph, SparseItemGraph
+from wren.core.recall.catalog import RecallCatalog
+from wren.core.recall.content import ContentSpace
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.bundle_writer import point_current
+from wren.core.bundle_writer import point_current
 
 
 def served_ndcg(manifest: dict) -> tuple[float, int]:

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from pipeline import catalogue, coldstart, content, embeddings, features
-from pipeline.bundle_writer import BundleWriter, data_fingerprint, new_version
 from pipeline.config import TrainConfig
 from pipeline.crossfit import ItemSide, crossfit_rows, sample_label_users
 from pipeline.data.dataset import Dataset
@@ -28,12 +27,14 @@ from pipeline.recall_models import fit_recall_models, save_recall_models
 from pipeline.report import summary_table, write_report
 from pipeline.split import Split, make_split
 from pipeline.users import align_segments, user_table
-from services.common.bundle import FORMAT_VERSION, Bundle, UserTable
-from services.common.schema import ITEM_DENSE, USER_COUNTERS, USER_DENSE
-from services.gateway.recommender import RecommenderConfig
-from services.recall.channels import CHANNELS
-from services.recall.index.base import VectorIndex
-from services.recall.index.factory import build_index
+from wren.core.bundle import FORMAT_VERSION, Bundle, UserTable
+from wren.core.bundle_writer import BundleWriter, data_fingerprint, new_version
+from wren.core.index.base import VectorIndex
+from wren.core.index.factory import build_index
+from wren.core.recall.channels import CHANNELS
+from wren.core.rerank import MAX_GENRE_SHARE
+from wren.core.schema import ITEM_DENSE, USER_COUNTERS, USER_DENSE
+from wren.core.served import ServedListSource
 
 STEPS = 8
 
@@ -44,30 +45,31 @@ class TrainResult:
     manifest: dict
 
 
-def train(data_dir: Path, out_root: Path, config: TrainConfig, progress: bool = True,
-          events: Path | None = None) -> TrainResult:
+def train(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: ServedListSource,
+          progress: bool = True, events: Path | None = None) -> TrainResult:
     """Runs the whole pipeline; the new bundle becomes OUT/current only once complete and evaluated.
 
     The evaluation protocol's split holds out a test part. Models learn from the training part only; the
     served user table covers every rating, the evaluation user table (eval/users.npz) the training part.
     Within the training part, a held-out share of each user's ratings labels the rankers' candidate rows;
     recall models that never saw those labels propose the candidates (cross-fitted, pipeline.crossfit). `events`:
-    a nearline event log directory whose rating events join the data (pipeline.events.merge_events). Torch's
-    process-wide thread count is set for the run and restored afterwards."""
+    a nearline event log directory whose rating events join the data (pipeline.events.merge_events).
+    `served_lists` serves the bundle's lists for its evaluation (the CLI hands in services.inprocess.served_lists).
+    Torch's process-wide thread count is set for the run and restored afterwards."""
     import torch
 
     threads = torch.get_num_threads()
     steps = Steps(STEPS, enabled=progress)
     try:
         _seed_everything(config)
-        return _run(data_dir, out_root, config, steps, progress, events)
+        return _run(data_dir, out_root, config, served_lists, steps, progress, events)
     finally:
         steps.close()
         torch.set_num_threads(threads)
 
 
-def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, progress: bool,
-         events: Path | None) -> TrainResult:
+def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: ServedListSource, steps: Steps,
+         progress: bool, events: Path | None) -> TrainResult:
     started = time.perf_counter()
 
     with steps.step("loading data"):
@@ -136,7 +138,7 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, prog
                 {u: p for u, p in proposals.items() if u in held}, held,
                 lambda user, ids: np.array([by_user[user].get(int(i), -np.inf) for i in ids]),
                 lambda ids: [list(names[items.genres[r].astype(bool)]) for r in items.rows(ids)],
-                config.recall.candidates, config.evaluation.k, RecommenderConfig.max_genre_share,
+                config.recall.candidates, config.evaluation.k, MAX_GENRE_SHARE,
             )
         with steps.step("refitting recall models on the whole training part and writing the bundle"):
             served = fit_recall_models(split.train, dataset.items, genres, eval_users, config)
@@ -174,7 +176,7 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, steps: Steps, prog
             manifest["recall"] = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
             writer.write_manifest(manifest)
         with steps.step("evaluating the served list on the test split"):
-            metrics = evaluate_bundle(Bundle(writer.staging), dataset, config, progress=progress)
+            metrics = evaluate_bundle(Bundle(writer.staging), dataset, config, served_lists, progress=progress)
         metrics["train_seconds"] = round(time.perf_counter() - started, 2)
         metrics["step_seconds"] = {k: round(v, 2) for k, v in steps.timings.items()}
         metrics["step_peak_mb"] = {k: round(v, 1) for k, v in steps.peak_mb.items()}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import coldstart, features
-from services.common.bundle import UserTable
+from wren.core.bundle import UserTable
 
 
 def rated_csr(ratings: pd.DataFrame, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

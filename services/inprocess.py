@@ -8,15 +8,18 @@ stack, only the RPCs and the process boundaries are missing.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.common.bundle import Bundle
+import numpy as np
+from tqdm.auto import tqdm
+
 from services.common.caches import MeteredCache, UserKeyedCache
 from services.common.config import load_settings
-from services.common.errors import WrenError
 from services.common.threads import limit_blas_threads
 from services.feature.catalogue_core import CatalogueCore
 from services.feature.core import FeatureCore
@@ -32,8 +35,11 @@ from services.ranking.ranker import Ranker
 from services.ranking.servicer import RankingServicer
 from services.recall.core import RecallCore
 from services.recall.main import RecallSettings
-from services.recall.recaller import Recaller
 from services.recall.servicer import RecallServicer
+from wren.core.bundle import Bundle
+from wren.core.errors import WrenError
+from wren.core.recall.recaller import Recaller
+from wren.core.served import ServedLists
 
 UNCACHED = {"feature": {"user_cache_ttl_seconds": 0}, "recall": {"cache_ttl_seconds": 0},
             "gateway": {"results_cache_ttl_seconds": 0, "coldstart_cache_ttl_seconds": 0}}
@@ -125,3 +131,22 @@ async def build_pipeline(
                           max_genre_share=gateway.max_genre_share),
     )
     return InProcessPipeline(recommender, tiers, ranker, blas)
+
+
+async def _served_in_process(bundle_dir: Path, user_ids: list[int], k: int, progress: bool) -> ServedLists:
+    pipeline = await build_pipeline(bundle_dir, user_state="evaluation")
+    try:
+        lists, degraded = {}, 0
+        for user_id in tqdm(user_ids, desc="served lists", unit="user", leave=False, disable=not progress):
+            answer = await pipeline.recommender.recommend(int(user_id), k, timeout=30.0)
+            lists[int(user_id)] = np.array([item.item_id for item in answer.items], np.int64)
+            degraded += answer.degraded
+        return ServedLists(lists, degraded)
+    finally:
+        pipeline.close()
+
+
+def served_lists(bundle_dir: Path, user_ids: Iterable[int], k: int, progress: bool = False) -> ServedLists:
+    """A ServedListSource: each user's top-k as the gateway core serves it from the bundle's evaluation user
+    state (feature, recall and ranking servicers and the gateway's re-rank, with every cache off)."""
+    return asyncio.run(_served_in_process(Path(bundle_dir), sorted(int(u) for u in user_ids), k, progress))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.bundle import Bundle
-from tests.datagen import TINY_CONFIG, write_movielens
-from tests.redis_server import REDIS_SERVER, RedisServer
+from tests.support.datagen import TINY_CONFIG, write_movielens
+from tests.support.redis_server import REDIS_SERVER, RedisServer
+from wren.core.bundle import Bundle
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS_SMALL = REPO / "data" / "ml-latest-small"
@@ -32,9 +32,10 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, ti
     """An artifacts root whose `current` is a bundle trained on the tiny dataset (trained once)."""
     from pipeline.config import load_config
     from pipeline.train import train
+    from services.inprocess import served_lists
 
     out = tmp_path_factory.mktemp("tiny-artifacts")
-    train(tiny_data, out, load_config(tiny_config_file), progress=False)
+    train(tiny_data, out, load_config(tiny_config_file), served_lists, progress=False)
     return out
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipeline.data.dataset import Dataset
 from pipeline.data.errors import DataValidationError
+from wren.core.schema import RATING_RANGE
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ T = TypeVar("T")
 _Source: TypeAlias = Callable[[], Path | io.BytesIO]
 _Mask: TypeAlias = pd.Series | np.ndarray
 
-RATING_RANGE = (0.5, 5.0)
 LAYOUT_FILES: dict[str, tuple[str, ...]] = {
     "csv": ("ratings.csv", "movies.csv"),
     "dat": ("ratings.dat", "movies.dat"),

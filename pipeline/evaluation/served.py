@@ -1,46 +1,17 @@
-"""The served list, fetched the way clients get it: through the serving code in this process, or over HTTP
-from a running gateway."""
+"""The served list fetched over HTTP from a running gateway, the way clients get it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from services.inprocess import build_pipeline
-
-
-@dataclass(frozen=True)
-class ServedLists:
-    """Each user's served top-k (item ids, best first) and how many answers said they were degraded."""
-
-    lists: dict[int, np.ndarray]
-    degraded: int
-
-
-async def _served_in_process(bundle_dir: Path, user_ids: list[int], k: int, progress: bool) -> ServedLists:
-    pipeline = await build_pipeline(bundle_dir, user_state="evaluation")
-    try:
-        lists, degraded = {}, 0
-        for user_id in tqdm(user_ids, desc="served lists", unit="user", leave=False, disable=not progress):
-            answer = await pipeline.recommender.recommend(int(user_id), k, timeout=30.0)
-            lists[int(user_id)] = np.array([item.item_id for item in answer.items], np.int64)
-            degraded += answer.degraded
-        return ServedLists(lists, degraded)
-    finally:
-        pipeline.close()
-
-
-def served_lists(bundle_dir: Path, user_ids: Iterable[int], k: int, progress: bool = False) -> ServedLists:
-    """Each user's top-k as the gateway core serves it from the bundle's evaluation user state: feature,
-    recall and ranking servicers and the gateway's re-rank, with every cache off."""
-    return asyncio.run(_served_in_process(Path(bundle_dir), sorted(int(u) for u in user_ids), k, progress))
+from wren.core.served import ServedLists, ServedListSource
 
 
 async def _served_over_http(target: str, user_ids: list[int], k: int, concurrency: int,
@@ -65,7 +36,7 @@ async def _served_over_http(target: str, user_ids: list[int], k: int, concurrenc
             answers = await asyncio.gather(*(fetch(session, u) for u in user_ids))
     finally:
         bar.close()
-    return ServedLists({user: ids for user, ids, _ in answers}, sum(degraded for *_, degraded in answers))
+    return ServedLists({user: ids for user, ids, _ in answers}, sum(degraded for *_, degraded in answers), target)
 
 
 def served_lists_http(target: str, user_ids: Iterable[int], k: int, concurrency: int = 8,
@@ -74,3 +45,12 @@ def served_lists_http(target: str, user_ids: Iterable[int], k: int, concurrency:
     `wren up --user-state evaluation`), asked with a 30 s budget; answers that are degraded anyway (a tier's
     per-attempt timeout) are counted."""
     return asyncio.run(_served_over_http(target, sorted(int(u) for u in user_ids), k, concurrency, progress))
+
+
+def http_source(target: str, concurrency: int = 8) -> ServedListSource:
+    """A ServedListSource that asks the gateway at `target` (its bundle is whatever it serves)."""
+
+    def fetch(bundle_dir: Path, user_ids: Iterable[int], k: int, progress: bool = False) -> ServedLists:
+        return served_lists_http(target, user_ids, k, concurrency, progress)
+
+    return fetch

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.ranking.inputs import MODEL_INPUTS
+from wren.core.model_inputs import MODEL_INPUTS
 
 STD_FLOOR = 1e-6
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from pipeline.models.trainer import predict
-from services.ranking.inputs import MODEL_INPUTS, MODEL_OUTPUT
+from wren.core.model_inputs import MODEL_INPUTS, MODEL_OUTPUT
 
 BATCH_AXIS = "batch"
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(double)": "float64"}

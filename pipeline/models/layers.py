@@ -31,7 +31,7 @@ ITEM_FIELDS = ("item_id", "item_genres", "item_dense", "item_embedding")
 
 
 class RankerInputs(NamedTuple):
-    """The 9 model inputs, in MODEL_INPUTS order (services.ranking.inputs), as one value."""
+    """The 9 model inputs, in MODEL_INPUTS order (wren.core.model_inputs), as one value."""
 
     user_dense: torch.Tensor  # [B, user_dense] float32, raw
     user_genres: torch.Tensor  # [B, genres] float32

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from services.ranking.inputs import MODEL_INPUTS
+from wren.core.model_inputs import MODEL_INPUTS
 
 EPS = 1e-7  # probability clip when a model has no logit of its own
 

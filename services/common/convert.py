@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.common.errors import InvalidArgument
-from services.common.types import (
+from wren.core.errors import InvalidArgument
+from wren.core.types import (
     Candidates,
     Event,
     ItemBatch,

@@ -9,10 +9,10 @@ from typing import Any
 import grpc
 from grpc import aio
 
-from services.common.errors import WrenError
 from services.common.inflight import tracker
 from services.common.logs import request_id
 from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from wren.core.errors import WrenError
 
 log = logging.getLogger(__name__)
 INTERNAL_MESSAGE = "internal error"

@@ -8,9 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from services.common.bundle import CURRENT, Bundle, resolve_bundle_dir
-from services.common.errors import BundleError
 from services.common.metrics import BUNDLE_RELOADS
+from wren.core.bundle import CURRENT, Bundle, resolve_bundle_dir
+from wren.core.errors import BundleError
 
 log = logging.getLogger(__name__)
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 
-from services.common.errors import InvalidArgument
+from wren.core.errors import InvalidArgument
+from wren.core.schema import EVENT_TYPES, RATING_RANGE
+from wren.core.types import Event
 
 MAX_ID = 2**62
+EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def check_id(value: int, field: str) -> int:
@@ -81,3 +87,21 @@ def check_genre(genre: str) -> str:
     if len(genre) > MAX_QUERY_CHARS:
         raise InvalidArgument(f"genre must be at most {MAX_QUERY_CHARS} characters, got {len(genre)}")
     return genre
+
+
+def validate_event(event: Event) -> None:
+    check_id(event.user_id, "user_id")
+    check_id(event.item_id, "item_id")
+    if event.type not in EVENT_TYPES:
+        raise InvalidArgument(f"type must be one of {', '.join(EVENT_TYPES)}, got {event.type!r}")
+    if event.type == "rating":
+        if event.rating is None:
+            raise InvalidArgument("a rating event needs a rating")
+        if not math.isfinite(event.rating) or not RATING_RANGE[0] <= event.rating <= RATING_RANGE[1]:
+            raise InvalidArgument(f"rating must be between {RATING_RANGE[0]} and {RATING_RANGE[1]}, got {event.rating}")
+    elif event.rating is not None:
+        raise InvalidArgument(f"a {event.type} event carries no rating")
+    if event.timestamp < 0:
+        raise InvalidArgument(f"timestamp must be seconds since the epoch, got {event.timestamp}")
+    if event.event_id and not EVENT_ID.fullmatch(event.event_id):
+        raise InvalidArgument("event_id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'")

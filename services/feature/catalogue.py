@@ -9,9 +9,9 @@ from functools import cached_property
 
 import numpy as np
 
-from services.common.bundle import ItemTable
-from services.common.errors import NotFound
-from services.common.types import ItemSummary
+from wren.core.bundle import ItemTable
+from wren.core.errors import NotFound
+from wren.core.types import ItemSummary
 
 PRIOR_RATINGS = 10.0  # pseudo-ratings at the catalogue's mean rating in the Bayesian mean of the rating sort
 _TITLE_YEAR = re.compile(r"\s*\(\d{4}[^)]*\)\s*$")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.common.errors import NotFound
-from services.common.types import ItemDetails, ItemLinks, ItemList, RatedItem, UserRatings
 from services.common.validation import (
     MAX_LIST,
     check_genre,
@@ -16,6 +14,8 @@ from services.common.validation import (
     check_sort,
 )
 from services.feature.store import FeatureStore
+from wren.core.errors import NotFound
+from wren.core.types import ItemDetails, ItemLinks, ItemList, RatedItem, UserRatings
 
 MOVIELENS_URL = "https://movielens.org/movies/{}"
 IMDB_URL = "https://www.imdb.com/title/tt{}/"

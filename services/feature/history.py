@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from services.common.types import Event, RatedEntry
+from wren.core.types import Event, RatedEntry
 
 
 def merge_history(item_ids: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.common.bundle import Bundle
-from services.common.types import ItemBatch
+from wren.core.bundle import Bundle
+from wren.core.types import ItemBatch
 
 
 class ItemCatalog:

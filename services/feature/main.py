@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from services.common.bundle import Bundle
 from services.common.caches import UserKeyedCache
 from services.common.config import ConfigError, ServiceSettings
 from services.common.metrics import BUNDLE_INFO
@@ -16,6 +15,7 @@ from services.feature.core import FeatureCore
 from services.feature.memory import MemoryFeatureStore
 from services.feature.servicer import FeatureServicer
 from services.feature.store import FeatureStore
+from wren.core.bundle import Bundle
 from wren.v1 import feature_pb2_grpc
 
 SERVICE_NAME = "wren.v1.FeatureService"

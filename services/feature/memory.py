@@ -6,13 +6,13 @@ from collections import defaultdict, deque
 
 import numpy as np
 
-from services.common.bundle import Bundle
-from services.common.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
 from services.feature.catalogue import Catalogue
 from services.feature.history import merge_history
 from services.feature.items import ItemCatalog
-from services.feature.profiles import ProfileBuilder, UserState
 from services.feature.store import FeatureStore
+from wren.core.bundle import Bundle
+from wren.core.profiles import ProfileBuilder, UserState
+from wren.core.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
 
 
 class MemoryFeatureStore(FeatureStore):

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import redis
 
-from services.common.bundle import Bundle
+from services.common.redis_layout import Keys, Meta, encode_extras, encode_histories, encode_items, encode_users
 from services.feature.catalogue import Catalogue
-from services.feature.redis_layout import Keys, Meta, encode_extras, encode_histories, encode_items, encode_users
+from wren.core.bundle import Bundle
 
 T = TypeVar("T")
 

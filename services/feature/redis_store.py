@@ -19,13 +19,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.caches import MISSING, MeteredCache
-from services.common.errors import FailedPrecondition, Unavailable
 from services.common.metrics import FEATURE_STORE_ERRORS, REDIS_CIRCUIT_OPEN
-from services.common.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
-from services.feature.catalogue import Catalogue
-from services.feature.history import merge_history
-from services.feature.profiles import ItemLookup, ProfileBuilder, UserState
-from services.feature.redis_layout import (
+from services.common.redis_layout import (
     ItemRecord,
     Keys,
     Meta,
@@ -37,7 +32,12 @@ from services.feature.redis_layout import (
     encode_event,
     stream_fields,
 )
+from services.feature.catalogue import Catalogue
+from services.feature.history import merge_history
 from services.feature.store import FeatureStore
+from wren.core.errors import FailedPrecondition, Unavailable
+from wren.core.profiles import ItemLookup, ProfileBuilder, UserState
+from wren.core.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
 
 T = TypeVar("T")
 

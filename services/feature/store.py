@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from services.common.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
 from services.feature.catalogue import Catalogue
+from wren.core.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
 
 
 class FeatureStore(ABC):
@@ -24,7 +24,7 @@ class FeatureStore(ABC):
     - item_extras: tags and external ids of one item; None for an id the catalogue does not hold.
     - user_history: the user's segment, counters and every item they interacted with (bundle ratings and recorded
       events, services.feature.history.merge_history); known=False and no entries for an id never seen.
-    Backends raise services.common.errors.Unavailable when their storage cannot be reached.
+    Backends raise wren.core.errors.Unavailable when their storage cannot be reached.
     """
 
     kind: str = ""

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.schema import EVENT_TYPES
 from services.gateway.recommender import Recommendations
+from wren.core.schema import EVENT_TYPES
 from wren.v1 import catalogue_pb2
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.errors import Unavailable
 from services.common.validation import (
     MAX_LIST,
     check_genre,
@@ -17,6 +16,7 @@ from services.common.validation import (
 )
 from services.gateway.errors import UpstreamError, raise_client_errors
 from services.gateway.upstream import TierClient, deadline_after
+from wren.core.errors import Unavailable
 from wren.v1 import catalogue_pb2
 
 CATALOGUE_KEY = "catalogue"  # routing key of requests about the whole catalogue (search, genres)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.errors import InvalidArgument, NotFound, WrenError
+from wren.core.errors import InvalidArgument, NotFound, WrenError
 
 PASS_THROUGH: dict[str, type[WrenError]] = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.common.bundle import Bundle
-from services.common.schema import recall_feature_width
+from wren.core.bundle import Bundle
+from wren.core.schema import recall_feature_width
 
 
 class FallbackCatalog:

@@ -13,7 +13,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 import wren
-from services.common.errors import InvalidArgument, WrenError
 from services.common.inflight import InFlight
 from services.common.logs import request_id
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -23,6 +22,7 @@ from services.gateway.openapi import openapi_document
 from services.gateway.recommender import Recommender
 from services.gateway.routes import ROUTES, TIMEOUT, Route
 from services.gateway.webapp import add_webapp
+from wren.core.errors import InvalidArgument, WrenError
 from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from services.common.bundle import Bundle
 from services.common.caches import MeteredCache, UserKeyedCache
 from services.common.config import ServiceSettings
 from services.common.inflight import tracker
 from services.common.metrics import BUNDLE_INFO
+from services.common.nearline_keys import NearlineKeys
 from services.common.process import prepare_process
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
@@ -27,7 +27,7 @@ from services.gateway.recommender import Recommender, RecommenderConfig
 from services.gateway.ring import ReplicaRing
 from services.gateway.servicer import GatewayServicer
 from services.gateway.upstream import TierClient
-from services.nearline.keys import NearlineKeys
+from wren.core.bundle import Bundle
 from wren.v1 import feature_pb2_grpc, gateway_pb2_grpc, ranking_pb2_grpc, recall_pb2_grpc
 
 log = logging.getLogger(__name__)

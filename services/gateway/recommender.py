@@ -16,13 +16,13 @@ from cachetools import LRUCache
 
 from services.common.caches import MISSING, MeteredCache, UserKeyedCache
 from services.common.convert import matrix_from_proto, matrix_to_proto
-from services.common.errors import NotFound, Unavailable
 from services.common.metrics import DEGRADED
 from services.common.validation import check_id, check_k
 from services.gateway.errors import UpstreamError, raise_client_errors
 from services.gateway.fallback import FallbackCatalog
-from services.gateway.rerank import diversify, unseen
 from services.gateway.upstream import TierClient, deadline_after
+from wren.core.errors import NotFound, Unavailable
+from wren.core.rerank import MAX_GENRE_SHARE, diversify, unseen
 from wren.v1 import common_pb2, feature_pb2, ranking_pb2, recall_pb2
 
 MAX_K = 500
@@ -65,9 +65,7 @@ class RecommenderConfig:
     candidates: int = 300  # asked from recall, scored by ranking
     budget_seconds: float = 0.25  # default per-request deadline when the caller sets none
     ranking_reserve_seconds: float = 0.005  # kept back from the ranking hop for re-rank and reply
-    # No genre may fill more than this share of a list. 0.7 (at most 7 of 10) keeps a list from being one genre
-    # while costing far less served NDCG@10 than 0.5 did (ml-latest-small, both protocols: ~0.001 against 0.006-0.007).
-    max_genre_share: float = 0.7
+    max_genre_share: float = MAX_GENRE_SHARE  # see wren.core.rerank
     remembered_users: int = 100_000  # users whose relayed events this gateway remembers (see Recommender)
     remembered_items: int = 1_000  # newest items remembered per user
 

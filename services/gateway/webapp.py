@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.common.errors import NotFound
+from wren.core.errors import NotFound
 
 WEB_ROOT = Path(__file__).with_name("web")
 # Every address a user may bookmark or share; each answers the same page, which routes in the browser.

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from services.common.errors import InvalidArgument
-from services.common.types import Event
-from services.feature.core import validate_event
-from services.nearline.keys import NearlineKeys
-from services.nearline.trend import Decay
+from services.common.nearline_keys import NearlineKeys
+from services.common.trend import Decay
+from services.common.validation import validate_event
+from wren.core.errors import InvalidArgument
+from wren.core.types import Event
 
 APPLY_SCRIPT = """
 -- KEYS: idempotency mark, item counters, user counters, trending set.

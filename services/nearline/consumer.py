@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from services.feature.redis_layout import stream_fields
+from services.common.nearline_keys import NearlineKeys
+from services.common.redis_layout import stream_fields
 from services.nearline.apply import Applier, PoisonEvent, StreamEvent, parse_entry
 from services.nearline.eventlog import EventLog
-from services.nearline.keys import NearlineKeys
 from services.nearline.metrics import (
     NEARLINE_CLAIMED,
     NEARLINE_CONSUMER_LAG,

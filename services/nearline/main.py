@@ -11,12 +11,12 @@ import socket
 import redis.asyncio as aioredis
 
 from services.common.config import ConfigError, ServiceSettings
+from services.common.nearline_keys import NearlineKeys
 from services.common.process import prepare_process
 from services.common.server import GrpcService, run_until_signalled, start_server
 from services.nearline.apply import Applier, ApplyConfig
 from services.nearline.consumer import ConsumerConfig, NearlineConsumer
 from services.nearline.eventlog import EventLog
-from services.nearline.keys import NearlineKeys
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "wren.v1.Nearline"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.bundle import Bundle
 from services.common.config import ConfigError, ServiceSettings
 from services.common.metrics import BUNDLE_INFO, MODEL_INFO
 from services.common.process import prepare_process
@@ -14,6 +13,7 @@ from services.ranking.ab import AbConfigError, parse_variants
 from services.ranking.model import SessionSettings
 from services.ranking.ranker import MAX_BATCH, ModelSet, Ranker, RankerOptions
 from services.ranking.servicer import RankingServicer
+from wren.core.bundle import Bundle
 from wren.v1 import ranking_pb2_grpc
 
 SERVICE = "ranking"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from services.common.bundle import Bundle
-from services.common.errors import BundleError
-from services.common.schema import recall_feature_width
-from services.ranking.inputs import MODEL_INPUTS, MODEL_OUTPUT
+from wren.core.bundle import Bundle
+from wren.core.errors import BundleError
+from wren.core.model_inputs import MODEL_INPUTS, MODEL_OUTPUT
+from wren.core.schema import recall_feature_width
 
 ORT_TYPES: dict[type, str] = {np.float32: "tensor(float)", np.int64: "tensor(int64)"}
 
@@ -71,7 +71,7 @@ class OnnxModel:
         return cls(name, bundle.model_path(name), bundle.version, schema_dims(bundle), settings)
 
     def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """inputs: MODEL_INPUTS name -> array with B rows (see services.ranking.inputs.model_inputs).
+        """inputs: MODEL_INPUTS name -> array with B rows (see wren.core.model_inputs.model_inputs).
         Returns float32 [B] click/like probabilities."""
         (scores,) = self.session.run([MODEL_OUTPUT], inputs)
         scores = np.asarray(scores, np.float32).reshape(-1)

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.bundle import Bundle
-from services.common.errors import InvalidArgument
 from services.common.metrics import RANKING_BATCH_SIZE, RANKING_INFERENCE, RANKING_REQUESTS
-from services.common.types import ItemBatch, UserProfile
 from services.common.validation import check_finite
 from services.ranking.ab import FORCED_VARIANT, AbSplit
-from services.ranking.inputs import ItemVocabulary, model_inputs
 from services.ranking.model import OnnxModel, SessionSettings, schema_dims
+from wren.core.bundle import Bundle
+from wren.core.errors import InvalidArgument
+from wren.core.model_inputs import ItemVocabulary, model_inputs
+from wren.core.types import ItemBatch, UserProfile
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 2000

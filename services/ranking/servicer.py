@@ -5,8 +5,8 @@ from __future__ import annotations
 from grpc import aio
 
 from services.common.convert import items_from_proto, matrix_from_proto, profile_from_proto
-from services.common.errors import InvalidArgument
 from services.ranking.ranker import Ranker
+from wren.core.errors import InvalidArgument
 from wren.v1 import ranking_pb2, ranking_pb2_grpc
 
 

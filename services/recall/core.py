@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.bundle import Bundle
 from services.common.caches import MISSING, MeteredCache, UserKeyedCache
-from services.common.errors import InvalidArgument
-from services.common.types import Candidates, UserProfile
 from services.common.validation import check_id, check_k
-from services.recall.channels import Trending
-from services.recall.recaller import Recaller
+from wren.core.bundle import Bundle
+from wren.core.errors import InvalidArgument
+from wren.core.recall.channels import Trending
+from wren.core.recall.recaller import Recaller
+from wren.core.types import Candidates, UserProfile
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from services.common.bundle import Bundle
 from services.common.caches import MeteredCache, UserKeyedCache
 from services.common.config import ServiceSettings
 from services.common.metrics import BUNDLE_INFO, INDEX_INFO
+from services.common.nearline_keys import NearlineKeys
 from services.common.process import prepare_process
 from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
-from services.nearline.keys import NearlineKeys
 from services.recall.core import RecallCore
-from services.recall.recaller import MAX_K, Recaller
 from services.recall.servicer import RecallServicer
 from services.recall.trending import TrendingFeed
+from wren.core.bundle import Bundle
+from wren.core.recall.recaller import MAX_K, Recaller
 from wren.v1 import recall_pb2_grpc
 
 SERVICE_NAME = "wren.v1.RecallService"

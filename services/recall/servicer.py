@@ -5,8 +5,8 @@ from __future__ import annotations
 from grpc import aio
 
 from services.common.convert import candidates_to_proto, profile_from_proto
-from services.common.errors import InvalidArgument
 from services.recall.core import RecallCore
+from wren.core.errors import InvalidArgument
 from wren.v1 import recall_pb2, recall_pb2_grpc
 
 

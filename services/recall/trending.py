@@ -9,9 +9,9 @@ from collections.abc import Callable
 import numpy as np
 import redis.asyncio as aioredis
 
+from services.common.nearline_keys import NearlineKeys
 from services.common.periodic import PeriodicTask
-from services.nearline.keys import NearlineKeys
-from services.nearline.trend import Decay
+from services.common.trend import Decay
 
 log = logging.getLogger(__name__)
 

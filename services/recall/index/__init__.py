@@ -1,1 +1,0 @@
-"""Vector index backends (HNSW, exact, LSH) behind one interface."""

@@ -1,0 +1,1 @@
+"""Kubernetes manifests, alert rules and dashboards: schema, policy and promtool checks."""

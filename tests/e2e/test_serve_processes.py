@@ -1,0 +1,43 @@
+"""Each tier as a real `wren serve` process: SERVING health, reflection, /metrics, clean SIGTERM exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import REPO
+from tests.support.netutil import free_port, reflected_services, scrape, wait_serving
+
+TIERS = {"feature": "wren.v1.FeatureService", "recall": "wren.v1.RecallService", "ranking": "wren.v1.RankingService"}
+
+
+@pytest.mark.parametrize("tier", sorted(TIERS))
+async def test_tier_serves_health_reflection_and_metrics(tier: str, tiny_artifacts: Path) -> None:
+    port, metrics_port = free_port(), free_port()
+    env = {**os.environ, "WREN_GRACE_SECONDS": "2", "WREN_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wren.cli.main", "serve", tier, "--artifacts", str(tiny_artifacts), "--port", str(port),
+         "--metrics-port", str(metrics_port), "--host", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        target = f"127.0.0.1:{port}"
+        await wait_serving(target)
+        await wait_serving(target, TIERS[tier])
+        assert TIERS[tier] in await reflected_services(target)
+        families = {family.name: family for family in text_string_to_metric_families(scrape(metrics_port))}
+        ready = [s for s in families["wren_ready"].samples if s.labels["service"] == tier]
+        assert ready and ready[0].value == 1.0
+        assert any(s.labels["service"] == tier for s in families["wren_bundle_info"].samples)
+        assert [s.value for s in families["wren_capacity"].samples if s.labels["service"] == tier] == [64.0]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr

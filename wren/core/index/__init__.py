@@ -1,0 +1,1 @@
+"""Vector index backends shared by training and the recall tier."""

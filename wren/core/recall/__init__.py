@@ -1,0 +1,1 @@
+"""Recall logic shared by training (evaluation, quotas) and the recall tier: catalog, channels, merge."""
