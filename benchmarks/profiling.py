@@ -10,7 +10,7 @@ from typing import Any
 from benchmarks.targets import Target
 from benchmarks.users import UserSampler
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _where(key: tuple[str, int, str]) -> str:
@@ -42,7 +42,7 @@ async def profile_requests(target: Target, users: UserSampler, requests: int, k:
          "self_ms_per_request": 1000.0 * own / requests, "cumulative_ms_per_request": 1000.0 * cumulative / requests}
         for key, (_, calls, own, cumulative, _) in stats.items()
     ]
-    own_code = [row for row in rows if row["function"].startswith(("services/", "pipeline/"))]
+    own_code = [row for row in rows if row["function"].startswith(("services/", "pipeline/", "wren/"))]
     return {
         "requests": requests,
         "total_ms_per_request": 1000.0 * sum(own for _, _, own, _, _ in stats.values()) / requests,

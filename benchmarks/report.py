@@ -31,7 +31,7 @@ def fmt(value: Any, digits: int = 3) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
     """A Markdown table (readable in a terminal too), first column left-aligned, the rest right-aligned."""
     cells = [[fmt(value) for value in row] for row in rows]
-    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(str(h)), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
     left = [i == 0 or all(isinstance(row[i], str) for row in rows) for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
