@@ -10,8 +10,9 @@ from benchmarks.command import add_arguments, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks",
-                                     description="Load-test a running gateway, or run the benchmark suites.")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Load-test a running gateway, or run the benchmark suites."
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

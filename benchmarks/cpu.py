@@ -38,12 +38,15 @@ class CpuMeter:
         return figures
 
 
-def cpu_per_request(deltas: dict[str, dict], own_cpu_s: float, requests: int,
-                    own_label: str = "load generator") -> dict[str, float]:
+def cpu_per_request(
+    deltas: dict[str, dict], own_cpu_s: float, requests: int, own_label: str = "load generator"
+) -> dict[str, float]:
     """Milliseconds of CPU per request: each stack process (process_cpu_seconds_total deltas, 10 ms
     resolution), this process under `own_label`, and their total."""
-    per = {name: 1000.0 * samples.get(("process_cpu_seconds_total", ()), 0.0) / requests
-           for name, samples in deltas.items()}
+    per = {
+        name: 1000.0 * samples.get(("process_cpu_seconds_total", ()), 0.0) / requests
+        for name, samples in deltas.items()
+    }
     per[own_label] = 1000.0 * own_cpu_s / requests
     per["total"] = sum(per.values())
     return per

@@ -77,8 +77,7 @@ def _bar(label: str, total: int | None, enabled: bool) -> object | None:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, unit="req", file=sys.stderr, leave=False, mininterval=0.5,
-                dynamic_ncols=True)
+    return tqdm(total=total, desc=label, unit="req", file=sys.stderr, leave=False, mininterval=0.5, dynamic_ncols=True)
 
 
 async def _call(target: Target, user_id: int, k: int) -> Outcome:
@@ -128,8 +127,9 @@ async def closed_loop(
             recorder.add(time.perf_counter() - begin, outcome)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    result = RunResult(label, "closed", target.protocol, k, users.s, concurrency=concurrency,
-                       elapsed=time.perf_counter() - started)
+    result = RunResult(
+        label, "closed", target.protocol, k, users.s, concurrency=concurrency, elapsed=time.perf_counter() - started
+    )
     return recorder.fill(result)
 
 
@@ -190,6 +190,16 @@ async def open_loop(
         task.add_done_callback(pending.discard)
     if pending:
         await asyncio.gather(*pending)
-    result = RunResult(label, "open", target.protocol, k, users.s, rate=rate, arrival=arrival,
-                       elapsed=time.perf_counter() - started, dropped=dropped, send_lag=np.asarray(lags))
+    result = RunResult(
+        label,
+        "open",
+        target.protocol,
+        k,
+        users.s,
+        rate=rate,
+        arrival=arrival,
+        elapsed=time.perf_counter() - started,
+        dropped=dropped,
+        send_lag=np.asarray(lags),
+    )
     return recorder.fill(result)

@@ -69,16 +69,41 @@ async def run_loadtest(test: LoadTest) -> dict[str, Any]:
     figures: list[dict[str, Any]] = []
     try:
         if test.warmup > 0:
-            await closed_loop(target, sampler, concurrency=test.concurrency, duration=test.warmup, k=test.k,
-                              label="warm-up", progress=test.progress)
+            await closed_loop(
+                target,
+                sampler,
+                concurrency=test.concurrency,
+                duration=test.warmup,
+                k=test.k,
+                label="warm-up",
+                progress=test.progress,
+            )
         for rate in [0.0] if test.mode == "closed" else test.rates:
-            load = (closed_loop(target, sampler, concurrency=test.concurrency, duration=test.duration,
-                                requests=test.requests, k=test.k, label=f"closed x{test.concurrency}",
-                                progress=test.progress)
-                    if test.mode == "closed" else
-                    open_loop(target, sampler, rate=rate, duration=test.duration, requests=test.requests,
-                              arrival=test.arrival, k=test.k, seed=test.seed, label=f"open {rate:g} rps",
-                              progress=test.progress))
+            load = (
+                closed_loop(
+                    target,
+                    sampler,
+                    concurrency=test.concurrency,
+                    duration=test.duration,
+                    requests=test.requests,
+                    k=test.k,
+                    label=f"closed x{test.concurrency}",
+                    progress=test.progress,
+                )
+                if test.mode == "closed"
+                else open_loop(
+                    target,
+                    sampler,
+                    rate=rate,
+                    duration=test.duration,
+                    requests=test.requests,
+                    arrival=test.arrival,
+                    k=test.k,
+                    seed=test.seed,
+                    label=f"open {rate:g} rps",
+                    progress=test.progress,
+                )
+            )
             if urls:
                 result, deltas = await with_metrics(urls, load)
             else:
@@ -87,23 +112,58 @@ async def run_loadtest(test: LoadTest) -> dict[str, Any]:
             figures.append(_figures(result, deltas))
     finally:
         await target.close()
-    payload = {"target": target.name, "protocol": target.protocol, "users": len(test.users), "zipf": test.zipf,
-               "machine": machine(), "runs": figures}
+    payload = {
+        "target": target.name,
+        "protocol": target.protocol,
+        "users": len(test.users),
+        "zipf": test.zipf,
+        "machine": machine(),
+        "runs": figures,
+    }
     write_json(test.out / "loadtest.json", payload)
     series = {f"{r.label}": r.latencies for r in runs}
     plots.latency_cdf(test.out / "loadtest_latency_cdf.png", series, f"Latency against {target.name}")
     if test.mode == "open":
-        plots.throughput_latency(test.out / "loadtest_throughput_latency.png",
-                                 {target.name: [(f["throughput_rps"], f["latency_ms"]["p50"], f["latency_ms"]["p99"])
-                                                for f in figures]}, "Open loop: latency vs achieved throughput")
-    print(table(["run", "requests", "rps", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors %", "degraded %",
-                 "cached %", "results-cache hit %"],
-                [[f["label"], f["requests"], f["throughput_rps"], f["latency_ms"]["p50"], f["latency_ms"]["p90"],
-                  f["latency_ms"]["p99"], f["latency_ms"]["p99.9"], 100 * f["error_rate"], 100 * f["degraded_rate"],
-                  100 * f["cached_ratio"],
-                  100 * f["caches"]["gateway_results"]["hit_ratio"]
-                  if "caches" in f and "hit_ratio" in f["caches"]["gateway_results"] else None]
-                 for f in figures],
-                f"Load test of {target.name} ({target.protocol}, zipf s={test.zipf:g}, {len(test.users)} users)"))
+        plots.throughput_latency(
+            test.out / "loadtest_throughput_latency.png",
+            {target.name: [(f["throughput_rps"], f["latency_ms"]["p50"], f["latency_ms"]["p99"]) for f in figures]},
+            "Open loop: latency vs achieved throughput",
+        )
+    print(
+        table(
+            [
+                "run",
+                "requests",
+                "rps",
+                "p50 ms",
+                "p90 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "errors %",
+                "degraded %",
+                "cached %",
+                "results-cache hit %",
+            ],
+            [
+                [
+                    f["label"],
+                    f["requests"],
+                    f["throughput_rps"],
+                    f["latency_ms"]["p50"],
+                    f["latency_ms"]["p90"],
+                    f["latency_ms"]["p99"],
+                    f["latency_ms"]["p99.9"],
+                    100 * f["error_rate"],
+                    100 * f["degraded_rate"],
+                    100 * f["cached_ratio"],
+                    100 * f["caches"]["gateway_results"]["hit_ratio"]
+                    if "caches" in f and "hit_ratio" in f["caches"]["gateway_results"]
+                    else None,
+                ]
+                for f in figures
+            ],
+            f"Load test of {target.name} ({target.protocol}, zipf s={test.zipf:g}, {len(test.users)} users)",
+        )
+    )
     print(f"wrote {test.out / 'loadtest.json'} and PNGs")
     return payload

@@ -22,8 +22,18 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _finish(fig: plt.Figure, ax: plt.Axes, path: Path, *, title: str, xlabel: str | None = None,
-            ylabel: str | None = None, logx: bool = False, logy: bool = False, bars: bool = False) -> Path:
+def _finish(
+    fig: plt.Figure,
+    ax: plt.Axes,
+    path: Path,
+    *,
+    title: str,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    bars: bool = False,
+) -> Path:
     """The finish every chart shares: scales, axis labels, grid, legend and title; then saves it."""
     if logx:
         ax.set_xscale("log")
@@ -50,8 +60,9 @@ def latency_cdf(path: Path, series: Mapping[str, np.ndarray], title: str) -> Pat
     ax.set_ylim(0, 1.01)
     for level in (0.5, 0.99):
         ax.axhline(level, color="grey", lw=0.6, ls=":")
-    return _finish(fig, ax, path, title=title, xlabel="latency (ms, log scale)",
-                   ylabel="fraction of requests ≤ latency", logx=True)
+    return _finish(
+        fig, ax, path, title=title, xlabel="latency (ms, log scale)", ylabel="fraction of requests ≤ latency", logx=True
+    )
 
 
 def throughput_latency(path: Path, curves: Mapping[str, Sequence[tuple[float, float, float]]], title: str) -> Path:
@@ -63,20 +74,44 @@ def throughput_latency(path: Path, curves: Mapping[str, Sequence[tuple[float, fl
         x = [p[0] for p in points]
         ax.plot(x, [p[1] for p in points], "o-", color=color, label=f"{label} p50")
         ax.plot(x, [p[2] for p in points], "s--", color=color, label=f"{label} p99")
-    return _finish(fig, ax, path, title=title, xlabel="achieved throughput (requests/s)",
-                   ylabel="latency (ms, log scale)", logy=True)
+    return _finish(
+        fig,
+        ax,
+        path,
+        title=title,
+        xlabel="achieved throughput (requests/s)",
+        ylabel="latency (ms, log scale)",
+        logy=True,
+    )
 
 
-def lines(path: Path, x: Sequence[float], series: Mapping[str, Sequence[float]], *, xlabel: str, ylabel: str,
-          title: str, logx: bool = False, logy: bool = False, styles: Mapping[str, str] | None = None) -> Path:
+def lines(
+    path: Path,
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logx: bool = False,
+    logy: bool = False,
+    styles: Mapping[str, str] | None = None,
+) -> Path:
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for label, ys in series.items():
         ax.plot(x[: len(ys)], ys, (styles or {}).get(label, "o-"), label=label)
     return _finish(fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel, logx=logx, logy=logy)
 
 
-def scatter_labeled(path: Path, points: Mapping[str, Sequence[tuple[float, float, str]]], *, xlabel: str,
-                    ylabel: str, title: str, logx: bool = False) -> Path:
+def scatter_labeled(
+    path: Path,
+    points: Mapping[str, Sequence[tuple[float, float, str]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logx: bool = False,
+) -> Path:
     """Per series, points (x, y, annotation) joined in order."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for label, pts in points.items():
@@ -86,8 +121,15 @@ def scatter_labeled(path: Path, points: Mapping[str, Sequence[tuple[float, float
     return _finish(fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel, logx=logx)
 
 
-def grouped_bars(path: Path, groups: Sequence[str], series: Mapping[str, Sequence[float]], *, ylabel: str,
-                 title: str, logy: bool = False) -> Path:
+def grouped_bars(
+    path: Path,
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    *,
+    ylabel: str,
+    title: str,
+    logy: bool = False,
+) -> Path:
     """One cluster of bars per group, one bar per series."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     width = 0.8 / max(1, len(series))

@@ -23,8 +23,9 @@ def _where(key: tuple[str, int, str]) -> str:
     return f"{filename}:{line}({function})" if filename else function
 
 
-async def profile_requests(target: Target, users: UserSampler, requests: int, k: int = 10,
-                           top: int = 15) -> dict[str, Any]:
+async def profile_requests(
+    target: Target, users: UserSampler, requests: int, k: int = 10, top: int = 15
+) -> dict[str, Any]:
     """Runs `requests` requests one at a time under cProfile (event-loop thread only: work handed to
     threads, like onnxruntime runs in the ranking worker pool, shows up as time waiting in the loop's
     select/poll). Returns the top functions by cumulative time among the project's own code and the
@@ -38,8 +39,12 @@ async def profile_requests(target: Target, users: UserSampler, requests: int, k:
         profiler.disable()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     rows = [
-        {"function": _where(key), "calls_per_request": calls / requests,
-         "self_ms_per_request": 1000.0 * own / requests, "cumulative_ms_per_request": 1000.0 * cumulative / requests}
+        {
+            "function": _where(key),
+            "calls_per_request": calls / requests,
+            "self_ms_per_request": 1000.0 * own / requests,
+            "cumulative_ms_per_request": 1000.0 * cumulative / requests,
+        }
         for key, (_, calls, own, cumulative, _) in stats.items()
     ]
     own_code = [row for row in rows if row["function"].startswith(("services/", "pipeline/", "wren/"))]

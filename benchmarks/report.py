@@ -67,8 +67,11 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
 
 def machine() -> dict[str, Any]:
     """CPU count and model, memory, load average, Python and library versions of this machine."""
-    info: dict[str, Any] = {"cpus": os.cpu_count() or 0, "platform": platform.platform(),
-                            "python": platform.python_version()}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count() or 0,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

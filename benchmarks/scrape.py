@@ -98,8 +98,13 @@ def hop_breakdown(samples: Mapping[str, Samples], client_mean_ms: float, protoco
             method = dict(series)["method"]
             if method != "Check" and value > 0:
                 methods[method] = methods.get(method, 0.0) + 1000.0 * value / requests
-        hops[tier] = {"calls_per_request": calls / requests, "gateway_seen_ms": seen, "server_ms": server,
-                      "rpc_overhead_ms": seen - server, "methods_ms": methods}
+        hops[tier] = {
+            "calls_per_request": calls / requests,
+            "gateway_seen_ms": seen,
+            "server_ms": server,
+            "rpc_overhead_ms": seen - server,
+            "methods_ms": methods,
+        }
     model = total(samples, "wren_ranking_inference_seconds_sum")
     if model:
         hops["ranking"]["model_ms"] = 1000.0 * model / requests
@@ -116,5 +121,9 @@ def hop_breakdown(samples: Mapping[str, Samples], client_mean_ms: float, protoco
 
 def _series(samples: Mapping[str, Samples], name: str, **labels: str) -> list[tuple[Key, float]]:
     wanted = set(labels.items())
-    return [(key, value) for process in samples.values() for key, value in process.items()
-            if key[0] == name and wanted <= set(key[1])]
+    return [
+        (key, value)
+        for process in samples.values()
+        for key, value in process.items()
+        if key[0] == name and wanted <= set(key[1])
+    ]

@@ -50,9 +50,17 @@ class StackPool:
     async def _start(self, replicas: int, cached: bool) -> LocalStack:
         self._started += 1
         label = f"{replicas}x-{'cached' if cached else 'uncached'}-{self._started}"
-        stack = LocalStack(StackConfig(artifacts=self.artifacts, replicas=replicas, grpc_port=0, http_port=0,
-                                       state_dir=self._root / label, grace_seconds=2.0,
-                                       env={} if cached else dict(CACHES_OFF)))
+        stack = LocalStack(
+            StackConfig(
+                artifacts=self.artifacts,
+                replicas=replicas,
+                grpc_port=0,
+                http_port=0,
+                state_dir=self._root / label,
+                grace_seconds=2.0,
+                env={} if cached else dict(CACHES_OFF),
+            )
+        )
         began = time.perf_counter()
         self._live.append(stack)
         try:
@@ -61,8 +69,12 @@ class StackPool:
             await self._stop(stack)
             raise
         if self.verbose:
-            print(f"  started stack {label} ({len(stack.members)} processes) in {time.perf_counter() - began:.1f}s;"
-                  f" logs in {stack.config.directory / 'logs'}", file=sys.stderr, flush=True)
+            print(
+                f"  started stack {label} ({len(stack.members)} processes) in {time.perf_counter() - began:.1f}s;"
+                f" logs in {stack.config.directory / 'logs'}",
+                file=sys.stderr,
+                flush=True,
+            )
         return stack
 
     async def shared(self, replicas: int) -> LocalStack:

@@ -45,8 +45,7 @@ class GrpcTarget:
 
     async def recommend(self, user_id: int, k: int) -> Outcome:
         try:
-            reply = await self._stub.Recommend(gateway_pb2.RecommendRequest(user_id=user_id, k=k),
-                                               timeout=self.timeout)
+            reply = await self._stub.Recommend(gateway_pb2.RecommendRequest(user_id=user_id, k=k), timeout=self.timeout)
         except aio.AioRpcError as error:
             return Outcome(error.code().name)
         return Outcome("OK", reply.degraded, bool(reply.items) and reply.items[0].cached)

@@ -34,8 +34,9 @@ def catalogue_columns(dataset: Dataset, ids: np.ndarray) -> tuple[dict[str, np.n
 
     links: list[list[str | None]] = [[None, None] for _ in ids]
     link_rows, link_found = _rows(ids, dataset.links["item_id"].to_numpy(np.int64))
-    for row, known, imdb, tmdb in zip(link_rows, link_found, dataset.links["imdb_id"], dataset.links["tmdb_id"],
-                                      strict=True):
+    for row, known, imdb, tmdb in zip(
+        link_rows, link_found, dataset.links["imdb_id"], dataset.links["tmdb_id"], strict=True
+    ):
         if known:
             links[int(row)] = [imdb or None, tmdb or None]
     return {"rating_count": rating_count, "rating_sum": rating_sum}, {"tags": tags, "links": links}

@@ -38,9 +38,7 @@ def interaction_matrix(ratings: pd.DataFrame, user_ids: np.ndarray, item_ids: np
     return matrix
 
 
-def fit_als(
-    matrix: sparse.csr_matrix, config: CFConfig, seed: int, threads: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
+def fit_als(matrix: sparse.csr_matrix, config: CFConfig, seed: int, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(user factors [m, f], item factors [n, f]) float32 of implicit's ALS on a users x items matrix."""
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits

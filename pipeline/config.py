@@ -45,8 +45,13 @@ class CFIndexConfig:
     def params(self, seed: int) -> dict[str, Any]:
         if self.kind != "hnsw":
             return {}
-        return {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search, "seed": seed,
-                "full_scan_share": self.full_scan_share}
+        return {
+            "m": self.m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+            "seed": seed,
+            "full_scan_share": self.full_scan_share,
+        }
 
 
 @dataclass(frozen=True)
@@ -145,8 +150,10 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
-        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else (
-            fields[name].default
+        default = (
+            fields[name].default_factory()
+            if fields[name].default_factory is not dataclasses.MISSING
+            else (fields[name].default)
         )
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):

@@ -43,14 +43,12 @@ def covisit_graph(ratings: pd.DataFrame, item_ids: np.ndarray, config: CovisitCo
         weights += [np.full(2 * len(a), 1.0 / distance, np.float64)]
     if not heads:
         return sparse.csr_matrix((n, n), dtype=np.float32)
-    graph = sparse.csr_matrix(
-        (np.concatenate(weights), (np.concatenate(heads), np.concatenate(tails))), shape=(n, n)
-    )
+    graph = sparse.csr_matrix((np.concatenate(weights), (np.concatenate(heads), np.concatenate(tails))), shape=(n, n))
     graph.sum_duplicates()
     graph.setdiag(0)
     graph.eliminate_zeros()
     counts = np.maximum(np.bincount(items, minlength=n).astype(np.float64), 1.0)
-    scale = sparse.diags(counts ** -config.normalisation)
+    scale = sparse.diags(counts**-config.normalisation)
     return top_per_row((scale @ graph @ scale).tocsr(), config.neighbours)
 
 

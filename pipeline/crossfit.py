@@ -45,8 +45,7 @@ class RankingRows:
     proposals: dict[int, dict[str, Proposal]]
 
 
-def sample_label_users(labels: pd.DataFrame, cap: int,
-                       rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def sample_label_users(labels: pd.DataFrame, cap: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows of a seeded sample of at most `cap` users of `labels`, every other row); cap 0 keeps every user.
     The rankers learn from the sample: their candidate rows grow with the users they label, not the data."""
     users = np.unique(labels["user_id"].to_numpy(np.int64))
@@ -69,8 +68,9 @@ def crossfit_rows(
     of `labels` are dealt into `config.ranking.folds` folds at random (seeded); 1 fold fits the recall models on
     `history` alone."""
     label_users = np.unique(labels["user_id"].to_numpy(np.int64))
-    fold = pd.Series(np.random.default_rng(config.seed).permutation(len(label_users)) % config.ranking.folds,
-                     index=label_users)
+    fold = pd.Series(
+        np.random.default_rng(config.seed).permutation(len(label_users)) % config.ranking.folds, index=label_users
+    )
     fold_of_row = labels["user_id"].map(fold).to_numpy()
     is_valid = labels["user_id"].isin(valid_users).to_numpy()
     fit_parts: list[CandidateRows] = []
@@ -80,20 +80,31 @@ def crossfit_rows(
         in_fold = fold_of_row == k
         if not in_fold.any():
             continue  # more folds than label users
-        ratings = pd.concat([history, labels[~in_fold]]).sort_values(["user_id", "timestamp", "item_id"],
-                                                                      kind="stable", ignore_index=True)
+        ratings = pd.concat([history, labels[~in_fold]]).sort_values(
+            ["user_id", "timestamp", "item_id"], kind="stable", ignore_index=True
+        )
         recaller, builder, items = _fold_recall(ratings, users, item_side, config)
-        rows = dict(recaller=recaller, users=users, builder=builder, items=items, embeddings=item_side.vectors,
-                    has_embedding=item_side.has_embedding, depth=config.ranking.candidates,
-                    random_negatives=config.ranking.random_negatives, threshold=config.positive_threshold,
-                    seed=config.seed + k)
+        rows = dict(
+            recaller=recaller,
+            users=users,
+            builder=builder,
+            items=items,
+            embeddings=item_side.vectors,
+            has_embedding=item_side.has_embedding,
+            depth=config.ranking.candidates,
+            random_negatives=config.ranking.random_negatives,
+            threshold=config.positive_threshold,
+            seed=config.seed + k,
+        )
         if (in_fold & ~is_valid).any():
             fit_parts.append(candidate_rows(held_out=labels[in_fold & ~is_valid], **rows))
         if (in_fold & is_valid).any():
             valid_parts.append(candidate_rows(held_out=labels[in_fold & is_valid], proposals=proposals, **rows))
     if not fit_parts or not valid_parts:
-        raise ValueError("too few label users to train the rankers: none left for training or none for "
-                         "validation (raise ranking.ranker_fraction or adjust ranking.validation_users)")
+        raise ValueError(
+            "too few label users to train the rankers: none left for training or none for "
+            "validation (raise ranking.ranker_fraction or adjust ranking.validation_users)"
+        )
     return RankingRows(CandidateRows.concat(fit_parts), CandidateRows.concat(valid_parts), proposals)
 
 
@@ -102,17 +113,29 @@ def _fold_recall(
 ) -> tuple[Recaller, ProfileBuilder, features.ItemFeatures]:
     """The recaller and profile builder of recall models fitted on `ratings`, and those models' item features."""
     models = fit_recall_models(ratings, item_side.catalog, item_side.genres, users, config)
-    catalog = recall_catalog(models, item_side.vectors, item_side.has_embedding, item_side.index,
-                             item_side.content, item_side.space, config)
-    recaller = Recaller(catalog, default_channels(catalog, config.recall.popularity_prior, config.covisit.seeds,
-                                                  config.covisit.decay))
-    builder = ProfileBuilder(genre_count=len(item_side.genres), recent_len=config.recent_len,
-                             positive_threshold=config.positive_threshold, new_user_segment=coldstart.NEW_SEGMENT,
-                             lookup=TableLookup(_item_table(models.items),
-                                                item_side.vectors * item_side.has_embedding[:, None]))
+    catalog = recall_catalog(
+        models, item_side.vectors, item_side.has_embedding, item_side.index, item_side.content, item_side.space, config
+    )
+    recaller = Recaller(
+        catalog, default_channels(catalog, config.recall.popularity_prior, config.covisit.seeds, config.covisit.decay)
+    )
+    builder = ProfileBuilder(
+        genre_count=len(item_side.genres),
+        recent_len=config.recent_len,
+        positive_threshold=config.positive_threshold,
+        new_user_segment=coldstart.NEW_SEGMENT,
+        lookup=TableLookup(_item_table(models.items), item_side.vectors * item_side.has_embedding[:, None]),
+    )
     return recaller, builder, models.items
 
 
 def _item_table(items: features.ItemFeatures) -> ItemTable:
-    return ItemTable(items.ids, items.dense, items.genres, items.years, items.popularity,
-                     np.ones(len(items.ids), bool), [""] * len(items.ids))
+    return ItemTable(
+        items.ids,
+        items.dense,
+        items.genres,
+        items.years,
+        items.popularity,
+        np.ones(len(items.ids), bool),
+        [""] * len(items.ids),
+    )

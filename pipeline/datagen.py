@@ -12,13 +12,40 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 GENRES = (
-    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-    "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "IMAX",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 # how often each genre is listed on a MovieLens title, roughly (Drama and Comedy lead, IMAX and Film-Noir trail)
 GENRE_WEIGHTS = np.array([12, 8, 4, 4, 17, 7, 3, 23, 4, 1, 6, 1, 2, 4, 8, 5, 10, 2, 1], dtype=np.float64)
-TAG_WORDS = ("classic", "funny", "dark", "twist ending", "visually stunning", "slow", "quotable", "overrated",
-             "atmospheric", "based on a book")
+TAG_WORDS = (
+    "classic",
+    "funny",
+    "dark",
+    "twist ending",
+    "visually stunning",
+    "slow",
+    "quotable",
+    "overrated",
+    "atmospheric",
+    "based on a book",
+)
 FIRST_TIMESTAMP = 820_454_400  # 1996-01-01, the start of MovieLens' log
 LAST_TIMESTAMP = 1_577_836_800  # 2020-01-01
 CHUNK_ROWS = 2_000_000
@@ -42,8 +69,9 @@ class SyntheticSpec:
     tag_share: float = 0.01
 
     @classmethod
-    def for_ratings(cls, ratings: int, seed: int = 0, users: int | None = None,
-                    items: int | None = None) -> SyntheticSpec:
+    def for_ratings(
+        cls, ratings: int, seed: int = 0, users: int | None = None, items: int | None = None
+    ) -> SyntheticSpec:
         """Sizes in MovieLens' proportions: ~155 ratings per user, and a catalogue that grows with the log
         as ratings^0.34 (ml-latest-small: 100k ratings over 9.7k titles; ml-25m: 25M over 62k)."""
         users = users or max(10, round(ratings / 155))
@@ -77,20 +105,25 @@ def write_synthetic(directory: Path, spec: SyntheticSpec, progress: bool = True)
     timestamps = _timestamps(users, years[items], spec.users, rng)
     ratings = pd.DataFrame({"userId": users + 1, "movieId": items + 1, "rating": rating, "timestamp": timestamps})
     _write_csv(ratings, directory / "ratings.csv", progress, "writing ratings.csv")
-    movies = pd.DataFrame({
-        "movieId": np.arange(1, spec.items + 1),
-        "title": [f"Synthetic Movie {item + 1} ({year})" for item, year in enumerate(years)],
-        "genres": ["|".join(GENRES[g] for g in genres) for genres in item_genres],
-    })
+    movies = pd.DataFrame(
+        {
+            "movieId": np.arange(1, spec.items + 1),
+            "title": [f"Synthetic Movie {item + 1} ({year})" for item, year in enumerate(years)],
+            "genres": ["|".join(GENRES[g] for g in genres) for genres in item_genres],
+        }
+    )
     movies.to_csv(directory / "movies.csv", index=False)
     tags = _tags(ratings, spec.tag_share, rng)
     tags.to_csv(directory / "tags.csv", index=False)
-    links = pd.DataFrame({"movieId": movies["movieId"],
-                          "imdbId": [f"{9_000_000 + item:07d}" for item in range(spec.items)],
-                          "tmdbId": 500_000 + np.arange(spec.items)})
+    links = pd.DataFrame(
+        {
+            "movieId": movies["movieId"],
+            "imdbId": [f"{9_000_000 + item:07d}" for item in range(spec.items)],
+            "tmdbId": 500_000 + np.arange(spec.items),
+        }
+    )
     links.to_csv(directory / "links.csv", index=False)
-    return {"ratings": len(ratings), "users": int(ratings["userId"].nunique()), "items": spec.items,
-            "tags": len(tags)}
+    return {"ratings": len(ratings), "users": int(ratings["userId"].nunique()), "items": spec.items, "tags": len(tags)}
 
 
 def _item_genres(items: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -115,8 +148,9 @@ def _activity(spec: SyntheticSpec, rng: np.random.Generator) -> np.ndarray:
     return np.floor(counts).astype(np.int64)
 
 
-def _draw_pairs(spec: SyntheticSpec, item_genres: list[np.ndarray], popularity: np.ndarray,
-                rng: np.random.Generator, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+def _draw_pairs(
+    spec: SyntheticSpec, item_genres: list[np.ndarray], popularity: np.ndarray, rng: np.random.Generator, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """(user, item) rows, distinct, each user's count from `_activity`. A row first draws a genre from the
     user's taste, then an item of that genre by popularity: O(ratings x log items), no users x items work."""
     genre_items = [np.flatnonzero([g in genres for genres in item_genres]) for g in range(len(GENRES))]
@@ -130,8 +164,9 @@ def _draw_pairs(spec: SyntheticSpec, item_genres: list[np.ndarray], popularity: 
     wanted = _activity(spec, rng)
     users, items = np.empty(0, np.int64), np.empty(0, np.int64)
     todo, missing = np.arange(spec.users), wanted.copy()
-    bar = tqdm(total=int(wanted.sum()), desc="drawing ratings", unit="row", disable=not progress, file=sys.stderr,
-               leave=False)
+    bar = tqdm(
+        total=int(wanted.sum()), desc="drawing ratings", unit="row", disable=not progress, file=sys.stderr, leave=False
+    )
     everything = np.cumsum(popularity)
     for attempt in range(12):  # each pass tops up the users that lost rows to duplicates
         if len(todo) == 0:
@@ -151,8 +186,9 @@ def _draw_pairs(spec: SyntheticSpec, item_genres: list[np.ndarray], popularity: 
     return users, items
 
 
-def _by_genre(genre: np.ndarray, genre_items: list[np.ndarray], cumulative: list[np.ndarray],
-              rng: np.random.Generator) -> np.ndarray:
+def _by_genre(
+    genre: np.ndarray, genre_items: list[np.ndarray], cumulative: list[np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
     """For each row, an item of its genre drawn by popularity."""
     item = np.empty(len(genre), np.int64)
     for g in np.unique(genre):
@@ -166,8 +202,9 @@ def _by_popularity(cumulative: np.ndarray, n: int, rng: np.random.Generator) -> 
     return np.minimum(np.searchsorted(cumulative, rng.random(n) * cumulative[-1]), len(cumulative) - 1)
 
 
-def _merge(users: np.ndarray, items: np.ndarray, wanted: np.ndarray,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _merge(
+    users: np.ndarray, items: np.ndarray, wanted: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """The rows drawn so far, distinct, at most wanted[u] for user u."""
     return _cap_per_user(*_distinct(users, items), wanted, rng)
 
@@ -189,8 +226,9 @@ def _distinct(users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndar
     return users[first], items[first]
 
 
-def _cap_per_user(users: np.ndarray, items: np.ndarray, wanted: np.ndarray,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _cap_per_user(
+    users: np.ndarray, items: np.ndarray, wanted: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Keeps at most wanted[u] rows per user, a random subset (rows are grouped by user after the shuffle)."""
     order = np.lexsort((rng.random(len(users)), users))
     users, items = users[order], items[order]
@@ -214,13 +252,25 @@ def _tags(ratings: pd.DataFrame, share: float, rng: np.random.Generator) -> pd.D
     chosen = rng.random(len(ratings)) < share
     picked = ratings[chosen]
     words = np.array(TAG_WORDS)[(picked["movieId"].to_numpy() + rng.integers(0, 3, len(picked))) % len(TAG_WORDS)]
-    return pd.DataFrame({"userId": picked["userId"].to_numpy(), "movieId": picked["movieId"].to_numpy(),
-                         "tag": words, "timestamp": picked["timestamp"].to_numpy() + 60})
+    return pd.DataFrame(
+        {
+            "userId": picked["userId"].to_numpy(),
+            "movieId": picked["movieId"].to_numpy(),
+            "tag": words,
+            "timestamp": picked["timestamp"].to_numpy() + 60,
+        }
+    )
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, progress: bool, description: str) -> None:
     with open(path, "w", newline="") as out:
         out.write(",".join(frame.columns) + "\n")
-        for start in tqdm(range(0, len(frame), CHUNK_ROWS), desc=description, disable=not progress, file=sys.stderr,
-                          leave=False, unit="chunk"):
+        for start in tqdm(
+            range(0, len(frame), CHUNK_ROWS),
+            desc=description,
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+            unit="chunk",
+        ):
             frame.iloc[start : start + CHUNK_ROWS].to_csv(out, header=False, index=False)

@@ -78,8 +78,11 @@ def strongest_per_row(weights: np.ndarray, keep: int, chunk: int = 1024) -> tupl
     rows, columns = [], []
     for start in range(0, n_rows, chunk):
         block = np.abs(weights[start : start + chunk])
-        top = np.argpartition(-block, keep - 1, axis=1)[:, :keep] if keep < n_columns else \
-            np.broadcast_to(np.arange(n_columns), block.shape)
+        top = (
+            np.argpartition(-block, keep - 1, axis=1)[:, :keep]
+            if keep < n_columns
+            else np.broadcast_to(np.arange(n_columns), block.shape)
+        )
         rows.append(np.repeat(np.arange(start, start + len(block)), keep))
         columns.append(np.sort(top, axis=1).ravel())
     if not rows:

@@ -47,9 +47,7 @@ def transition_graph(sequences: list[np.ndarray]) -> tuple[np.ndarray, sparse.cs
     return nodes, sparse.csr_matrix(sparse.diags(scale) @ counts)
 
 
-def random_walks(
-    graph: sparse.csr_matrix, walks_per_node: int, length: int, rng: np.random.Generator
-) -> np.ndarray:
+def random_walks(graph: sparse.csr_matrix, walks_per_node: int, length: int, rng: np.random.Generator) -> np.ndarray:
     """Weighted random walks, all advanced in lock-step with numpy; [walks, length] node indices, -1
     after a walk reaches a node with no outgoing edge."""
     n = graph.shape[0]

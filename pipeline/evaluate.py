@@ -38,8 +38,16 @@ class TestRows:
 def test_rows(bundle: Bundle, test: pd.DataFrame) -> TestRows:
     """Model inputs for test ratings from the bundle's training-time snapshot (what serving sees)."""
     items = bundle.items
-    inputs, rows = snapshot_rows(test, bundle.users, items.ids, items.dense, items.genres, bundle.embeddings,
-                                 items.has_embedding, recall_feature_width(len(bundle.schema["recall_channels"])))
+    inputs, rows = snapshot_rows(
+        test,
+        bundle.users,
+        items.ids,
+        items.dense,
+        items.genres,
+        bundle.embeddings,
+        items.has_embedding,
+        recall_feature_width(len(bundle.schema["recall_channels"])),
+    )
     labels = (rows["rating"].to_numpy() >= bundle.positive_threshold).astype(np.float32)
     return TestRows(inputs, labels)
 
@@ -131,8 +139,13 @@ def recall_metrics(
         mean = total / max(evaluated, 1)
         metrics[name] = {}
         for i, k in enumerate(ks):
-            metrics[name].update({f"recall_at_{k}": float(mean[3 * i]), f"ndcg_at_{k}": float(mean[3 * i + 1]),
-                                  f"hr_at_{k}": float(mean[3 * i + 2])})
+            metrics[name].update(
+                {
+                    f"recall_at_{k}": float(mean[3 * i]),
+                    f"ndcg_at_{k}": float(mean[3 * i + 1]),
+                    f"hr_at_{k}": float(mean[3 * i + 2]),
+                }
+            )
     return metrics, evaluated, np.array(queries, np.float32).reshape(-1, bundle.embedding_dim)
 
 
@@ -149,8 +162,9 @@ class _Renamed:
 def bundle_split(bundle: Bundle, dataset: Dataset) -> Split:
     """The split the bundle was trained on (its protocol, test fraction and seed), recomputed from the data."""
     evaluation = bundle.manifest["evaluation"]
-    return make_split(dataset.ratings, evaluation["protocol"], float(evaluation["test_fraction"]),
-                      int(evaluation["seed"]))
+    return make_split(
+        dataset.ratings, evaluation["protocol"], float(evaluation["test_fraction"]), int(evaluation["seed"])
+    )
 
 
 def served_metrics(
@@ -173,11 +187,13 @@ def served_metrics(
     catalog = len(bundle.items.ids)
     rows = {"wren": list_metrics(lists, relevant, k, catalog, popularity)}
     rated = split.train.groupby("user_id")["item_id"].apply(lambda s: set(s.tolist()))
-    rows["wren"]["rated_items_served"] = int(sum(len(rated.get(u, set()) & set(ids.tolist()))
-                                                 for u, ids in lists.items()))
+    rows["wren"]["rated_items_served"] = int(
+        sum(len(rated.get(u, set()) & set(ids.tolist())) for u, ids in lists.items())
+    )
     rows["wren"]["degraded_answers"] = served.degraded
-    for baseline in fit_baselines(split.train, config.seed, config.threads, config.cf,
-                                  names=config.evaluation.baselines, ease=config.ease):
+    for baseline in fit_baselines(
+        split.train, config.seed, config.threads, config.cf, names=config.evaluation.baselines, ease=config.ease
+    ):
         rows[baseline.name] = list_metrics(baseline.recommend(users, k), relevant, k, catalog, popularity)
     best = max((name for name in rows if name != "wren"), key=lambda name: rows[name][f"ndcg_at_{k}"])
     ndcg = rows["wren"][f"ndcg_at_{k}"]
@@ -186,8 +202,10 @@ def served_metrics(
         "k": k,
         "users": int(len(users)),
         "population": int(population),
-        "ndcg_ci95": {name: sample_interval(row[f"ndcg_at_{k}_sd"], len(users), population) if len(users) else 0.0
-                      for name, row in rows.items()},
+        "ndcg_ci95": {
+            name: sample_interval(row[f"ndcg_at_{k}_sd"], len(users), population) if len(users) else 0.0
+            for name, row in rows.items()
+        },
         "source": served.source,
         "systems": rows,
         "best_baseline": best,
@@ -196,8 +214,9 @@ def served_metrics(
     }
 
 
-def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig, served_lists: ServedListSource,
-                    progress: bool = False) -> dict:
+def evaluate_bundle(
+    bundle: Bundle, dataset: Dataset, config: TrainConfig, served_lists: ServedListSource, progress: bool = False
+) -> dict:
     """Every metric the manifest carries except timings, recomputed from the bundle and the data: the served
     list first; then, secondary, ranking AUC on the test ratings, per-channel recall and index recall."""
     served = served_metrics(bundle, dataset, config, served_lists, progress=progress)
@@ -216,12 +235,20 @@ def evaluate_bundle(bundle: Bundle, dataset: Dataset, config: TrainConfig, serve
 
     recaller = Recaller.from_bundle(bundle, config.index.kind)
     catalog = recaller.catalog
-    exact = build_index("exact", bundle.embedding_dim, catalog.ids[catalog.has_embedding],
-                        catalog.embeddings[catalog.has_embedding])
-    exact_channel = _Renamed(EmbeddingChannel(replace(catalog, index=exact), PopularityPrior(
-        catalog, config.recall.popularity_prior)), "embedding_exact")
+    exact = build_index(
+        "exact", bundle.embedding_dim, catalog.ids[catalog.has_embedding], catalog.embeddings[catalog.has_embedding]
+    )
+    exact_channel = _Renamed(
+        EmbeddingChannel(replace(catalog, index=exact), PopularityPrior(catalog, config.recall.popularity_prior)),
+        "embedding_exact",
+    )
     channel_metrics, evaluated, queries = recall_metrics(
-        recaller, bundle, split.test, config.recall.eval_ks, config.recall.eval_max_users, config.seed,
+        recaller,
+        bundle,
+        split.test,
+        config.recall.eval_ks,
+        config.recall.eval_max_users,
+        config.seed,
         extra_channels=(exact_channel,),
     )
     rng = np.random.default_rng(config.seed)

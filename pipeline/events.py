@@ -73,6 +73,7 @@ def load_event_log(directory: Path) -> LoggedEvents:
 
 def _event(record: object, path: Path, line: int) -> tuple[str, tuple[int, int, float, int] | None]:
     """(event id, ratings row or None for clicks and views); raises DataValidationError for a bad record."""
+
     def bad(message: str) -> DataValidationError:
         return DataValidationError(path, line, message)
 
@@ -93,8 +94,12 @@ def _event(record: object, path: Path, line: int) -> tuple[str, tuple[int, int, 
         return event_id, None
     rating = record.get("rating")
     low, high = RATING_RANGE
-    if isinstance(rating, bool) or not isinstance(rating, int | float) or not math.isfinite(rating) \
-            or not low <= rating <= high:
+    if (
+        isinstance(rating, bool)
+        or not isinstance(rating, int | float)
+        or not math.isfinite(rating)
+        or not low <= rating <= high
+    ):
         raise bad(f"rating {rating!r} out of range {low}..{high}")
     return event_id, (record["user_id"], record["item_id"], float(rating), record["timestamp"])
 

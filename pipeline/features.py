@@ -99,8 +99,9 @@ def item_dense(counters: np.ndarray, years: np.ndarray, fill_year: int, populari
     return np.column_stack([stats, year, np.log1p(popularity)]).astype(np.float32)
 
 
-def point_in_time_item_dense(train: pd.DataFrame, items: ItemFeatures, threshold: float, half_life_days: float
-                              ) -> np.ndarray:
+def point_in_time_item_dense(
+    train: pd.DataFrame, items: ItemFeatures, threshold: float, half_life_days: float
+) -> np.ndarray:
     """Item features for each training rating from the ratings strictly before it (by time, ties broken by
     user and item id): what the online system knew when the rating happened, so no row sees its own label
     or the future."""
@@ -132,9 +133,9 @@ def point_in_time_item_dense(train: pd.DataFrame, items: ItemFeatures, threshold
     return dense
 
 
-def user_snapshot(train: pd.DataFrame, items: ItemFeatures, threshold: float, recent_len: int) -> tuple[
-    np.ndarray, UserFeatures
-]:
+def user_snapshot(
+    train: pd.DataFrame, items: ItemFeatures, threshold: float, recent_len: int
+) -> tuple[np.ndarray, UserFeatures]:
     """(user ids ascending, features from each user's whole training history)."""
     frame = train.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
     user_ids, user_rows = np.unique(frame["user_id"].to_numpy(np.int64), return_inverse=True)

@@ -22,8 +22,9 @@ def index_recall_at(index: VectorIndex, exact: VectorIndex, queries: np.ndarray,
     return float(hits.sum(axis=1).mean() / k)
 
 
-def calibrate_ef(index: HnswIndex, exact: VectorIndex, queries: np.ndarray, target: float, k: int = 100,
-                 floor: int = 0) -> dict:
+def calibrate_ef(
+    index: HnswIndex, exact: VectorIndex, queries: np.ndarray, target: float, k: int = 100, floor: int = 0
+) -> dict:
     """Sets `index.ef_search` to the smallest value of EF_GRID, not below `floor`, whose graph recall@k on
     `queries` reaches `target` (the largest when none does) and returns what was tried. The graph itself is
     measured: the exact scan for wide queries is off meanwhile."""
@@ -38,12 +39,16 @@ def calibrate_ef(index: HnswIndex, exact: VectorIndex, queries: np.ndarray, targ
                 break
     finally:
         index.full_scan_share = scan_share
-    return {"ef_search": index.ef_search, f"recall_at_{k}": tried[str(index.ef_search)], "target": target,
-            "queries": int(len(queries)), "tried": tried}
+    return {
+        "ef_search": index.ef_search,
+        f"recall_at_{k}": tried[str(index.ef_search)],
+        "target": target,
+        "queries": int(len(queries)),
+        "tried": tried,
+    }
 
 
-def calibration_queries(exact: VectorIndex, ids: np.ndarray, vectors: np.ndarray, count: int,
-                        seed: int) -> np.ndarray:
+def calibration_queries(exact: VectorIndex, ids: np.ndarray, vectors: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Queries like the ones serving sends, from the `vectors` an index holds under `ids`: half are item
     vectors (similar items), half the mean of an item and its 4 nearest neighbours (a user's recent items
     average into a vector between items, which is harder for a graph than one it holds)."""

@@ -80,8 +80,11 @@ class Steps:
         self.peak_mb[title] = self._memory.peak / MB
         if self.enabled:
             peak = self.peak_mb[title] / 1024
-            print(f"[{self.done}/{self.total}] {title} done in {elapsed:.1f}s, peak {peak:.2f} GB",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{self.done}/{self.total}] {title} done in {elapsed:.1f}s, peak {peak:.2f} GB",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self._memory is not None:

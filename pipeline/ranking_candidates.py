@@ -34,15 +34,21 @@ class CandidateRows:
         return len(self.users)
 
     def take(self, mask: np.ndarray) -> CandidateRows:
-        return CandidateRows({name: np.ascontiguousarray(v[mask]) for name, v in self.inputs.items()},
-                             self.users[mask], self.items[mask], self.gain[mask], self.hard[mask])
+        return CandidateRows(
+            {name: np.ascontiguousarray(v[mask]) for name, v in self.inputs.items()},
+            self.users[mask],
+            self.items[mask],
+            self.gain[mask],
+            self.hard[mask],
+        )
 
     @staticmethod
     def concat(parts: list[CandidateRows]) -> CandidateRows:
         """The rows of `parts` (of disjoint users), users ascending."""
-        joined = CandidateRows({name: np.concatenate([p.inputs[name] for p in parts]) for name in parts[0].inputs},
-                               *(np.concatenate([getattr(p, f) for p in parts]) for f in ("users", "items", "gain",
-                                                                                         "hard")))
+        joined = CandidateRows(
+            {name: np.concatenate([p.inputs[name] for p in parts]) for name in parts[0].inputs},
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("users", "items", "gain", "hard")),
+        )
         return joined.take(np.argsort(joined.users, kind="stable"))
 
     def groups(self) -> np.ndarray:
@@ -116,5 +122,6 @@ def candidate_rows(
         has_embedding=has_embedding,
         recall_features=np.vstack(parts["features"]),
     )
-    return CandidateRows(inputs, np.concatenate(parts["user"]), item_ids, np.concatenate(parts["gain"]),
-                         np.concatenate(parts["hard"]))
+    return CandidateRows(
+        inputs, np.concatenate(parts["user"]), item_ids, np.concatenate(parts["gain"]), np.concatenate(parts["hard"])
+    )

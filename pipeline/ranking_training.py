@@ -77,7 +77,7 @@ def train_rankers(
             "file": relative,
             "signature": signature,
             "objective": "pairwise: held-out items over recall candidates and random items (liked x2)"
-                         + (f", from the {prior['channel']} channel's order" if prior else ""),
+            + (f", from the {prior['channel']} channel's order" if prior else ""),
             "parity_max_abs_diff": parity,
             "parity_rows": int(len(parity_rows)),
             "best_epoch": history.best_epoch,
@@ -86,13 +86,18 @@ def train_rankers(
             "train_seconds": round(history.seconds, 2),
         }
         if prior is not None:
-            result.entries[name]["prior"] = {**prior, "scale": float(model.scale.detach()),
-                                             **scales,
-                                             "initial_valid_candidate_ndcg": history.initial_ndcg}
+            result.entries[name]["prior"] = {
+                **prior,
+                "scale": float(model.scale.detach()),
+                **scales,
+                "initial_valid_candidate_ndcg": history.initial_ndcg,
+            }
         if progress:
-            print(f"    {name}: best epoch {history.best_epoch}/{history.epochs}, validation NDCG@"
-                  f"{config.evaluation.k} over candidates {valid_ndcg:.4f}, ONNX parity {parity:.2e}",
-                  flush=True)
+            print(
+                f"    {name}: best epoch {history.best_epoch}/{history.epochs}, validation NDCG@"
+                f"{config.evaluation.k} over candidates {valid_ndcg:.4f}, ONNX parity {parity:.2e}",
+                flush=True,
+            )
 
     wanted = config.ranking.default_model
     if wanted == "auto":
@@ -120,5 +125,9 @@ def _prior(fit: CandidateRows, valid: CandidateRows, config: TrainConfig) -> dic
     channels = len(CHANNELS)
     column, ndcg = best_prior_column(valid, range(channels, 2 * channels), config.evaluation.k)
     pairs = sample_pairs(fit, config.ranking.negatives_per_positive, np.random.default_rng(config.seed))
-    return {"channel": CHANNELS[column - channels], "column": column, "valid_candidate_ndcg": ndcg,
-            "initial_scale": fit_prior_scale(fit, column, pairs)}
+    return {
+        "channel": CHANNELS[column - channels],
+        "column": column,
+        "valid_candidate_ndcg": ndcg,
+        "initial_scale": fit_prior_scale(fit, column, pairs),
+    }

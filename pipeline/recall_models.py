@@ -45,14 +45,22 @@ def fit_recall_models(
         ratings, catalog, genres, config.positive_threshold, config.cold_start.popularity_half_life_days
     )
     segments, popular = coldstart.segment_popular_lists(
-        ratings, users.ids, users.segment, users.segment_names, items.ids, items.popularity,
-        config.positive_threshold, config.cold_start.segment_list_size,
+        ratings,
+        users.ids,
+        users.segment,
+        users.segment_names,
+        items.ids,
+        items.popularity,
+        config.positive_threshold,
+        config.cold_start.segment_list_size,
     )
     matrix = interaction_matrix(ratings, np.unique(ratings["user_id"].to_numpy(np.int64)), items.ids)
     _, item_factors = fit_als(matrix, config.cf, config.seed, config.threads)
     cf = CFModel(item_factors, config.cf.regularization, config.cf.alpha)
-    graphs = {"covisit": SparseItemGraph(covisit_graph(ratings, items.ids, config.covisit)),
-              "ease": ease_graph(matrix, config.ease)}
+    graphs = {
+        "covisit": SparseItemGraph(covisit_graph(ratings, items.ids, config.covisit)),
+        "ease": ease_graph(matrix, config.ease),
+    }
     return RecallModels(items, popular, segments, cf, graphs)
 
 
@@ -61,7 +69,10 @@ def cf_index(models: RecallModels, config: TrainConfig) -> VectorIndex:
     usable = np.any(models.cf.item_factors != 0, axis=1)
     vectors = models.cf.index_vectors()
     return build_index(
-        config.cf_index.kind, vectors.shape[1], models.items.ids[usable], vectors[usable],
+        config.cf_index.kind,
+        vectors.shape[1],
+        models.items.ids[usable],
+        vectors[usable],
         **config.cf_index.params(config.seed),
     )
 
@@ -103,5 +114,10 @@ def save_recall_models(models: RecallModels, writer: BundleWriter, config: Train
     for name, graph in models.graphs.items():
         writer.save_npz(f"graphs/{name}.npz", **graph.arrays())
     params = cf_index(models, config).save(writer.path("index/cf/"))
-    return {"index_kind": config.cf_index.kind, "index": params, "factors": models.cf.factors,
-            "regularization": models.cf.regularization, "alpha": models.cf.alpha}
+    return {
+        "index_kind": config.cf_index.kind,
+        "index": params,
+        "factors": models.cf.factors,
+        "regularization": models.cf.regularization,
+        "alpha": models.cf.alpha,
+    }

@@ -17,8 +17,10 @@ def served_title(served: dict) -> str:
     population = served.get("population", served["users"])
     if population > served["users"]:
         interval = served["ndcg_ci95"]["wren"]
-        users = (f"a seeded sample of {served['users']:,} of {population:,} test users "
-                 f"(NDCG@{served['k']} +-{interval:.4f} at 95 %)")
+        users = (
+            f"a seeded sample of {served['users']:,} of {population:,} test users "
+            f"(NDCG@{served['k']} +-{interval:.4f} at 95 %)"
+        )
     return f"served top-{served['k']} list vs baselines, {served['protocol']} protocol, {users}"
 
 
@@ -27,39 +29,55 @@ def summary_table(manifest: dict) -> str:
     metrics = manifest["metrics"]
     served = metrics["served"]
     k = served["k"]
-    lines = [f"Wren bundle {manifest['version']}  (data {manifest['data_fingerprint'][:12]}, "
-             f"{metrics.get('train_seconds', 0):.0f}s)", "", served_title(served), ""]
+    lines = [
+        f"Wren bundle {manifest['version']}  (data {manifest['data_fingerprint'][:12]}, "
+        f"{metrics.get('train_seconds', 0):.0f}s)",
+        "",
+        served_title(served),
+        "",
+    ]
     lines.append(comparison_table(served["systems"], k))
     wren = served["systems"]["wren"]
     lines.append("")
-    lines.append(f"served NDCG@{k} {wren[f'ndcg_at_{k}']:.4f}: {served['vs_best_baseline']:.2f}x the best baseline "
-                 f"({served['best_baseline']}), {served['vs_popularity']:.2f}x popularity; "
-                 f"already-rated items served: {wren['rated_items_served']}")
+    lines.append(
+        f"served NDCG@{k} {wren[f'ndcg_at_{k}']:.4f}: {served['vs_best_baseline']:.2f}x the best baseline "
+        f"({served['best_baseline']}), {served['vs_popularity']:.2f}x popularity; "
+        f"already-rated items served: {wren['rated_items_served']}"
+    )
     lines.append("")
     lines.append(f"{'ranking model (secondary)':<28}{'rating AUC':>11}{'logloss':>10}{'valid cand. NDCG':>18}")
     for name, values in metrics["models"].items():
         marker = " *" if name == manifest["default_model"] else ""
         entry = manifest["models"][name]
-        lines.append(f"{name + marker:<28}{values['auc']:>11.4f}{values['logloss']:>10.4f}"
-                     f"{entry.get('valid_candidate_ndcg', float('nan')):>18.4f}")
+        lines.append(
+            f"{name + marker:<28}{values['auc']:>11.4f}{values['logloss']:>10.4f}"
+            f"{entry.get('valid_candidate_ndcg', float('nan')):>18.4f}"
+        )
     baseline = metrics["baseline"]
     lines.append(f"{'logistic regression':<28}{baseline['auc']:>11.4f}{baseline['logloss']:>10.4f}")
     prior = manifest["models"][manifest["default_model"]].get("prior")
     if prior:
-        tuned = (f" (trained {prior['trained_scale']:.2f}, then chosen on validation NDCG)"
-                 if "valid_candidate_ndcg_by_scale" in prior else "")
-        lines.append(f"the rankers start from the {prior['channel']} channel's order (validation candidate NDCG "
-                     f"{prior['valid_candidate_ndcg']:.4f}), scale {prior['scale']:.2f}{tuned}")
+        tuned = (
+            f" (trained {prior['trained_scale']:.2f}, then chosen on validation NDCG)"
+            if "valid_candidate_ndcg_by_scale" in prior
+            else ""
+        )
+        lines.append(
+            f"the rankers start from the {prior['channel']} channel's order (validation candidate NDCG "
+            f"{prior['valid_candidate_ndcg']:.4f}), scale {prior['scale']:.2f}{tuned}"
+        )
     lines.append("")
-    ks = sorted({int(key.split('_')[-1]) for values in metrics["recall"].values() for key in values})
+    ks = sorted({int(key.split("_")[-1]) for values in metrics["recall"].values() for key in values})
     header = "".join(f"{'R@' + str(k):>9}" for k in ks)
     lines.append(f"{'recall channel (positives)':<28}{header}")
     for name, values in metrics["recall"].items():
         lines.append(f"{name:<28}" + "".join(f"{values[f'recall_at_{k}']:>9.4f}" for k in ks))
     lines.append("")
     index = metrics["index"]
-    lines.append(f"HNSW recall@100 vs exact: {index['hnsw_recall_at_100']:.4f}   "
-                 f"LSH recall@100 vs exact: {index['lsh_recall_at_100']:.4f}")
+    lines.append(
+        f"HNSW recall@100 vs exact: {index['hnsw_recall_at_100']:.4f}   "
+        f"LSH recall@100 vs exact: {index['lsh_recall_at_100']:.4f}"
+    )
     return "\n".join(lines)
 
 

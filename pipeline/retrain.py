@@ -47,13 +47,23 @@ def decide(candidate: dict, live: dict | None, tolerance: float) -> Decision:
     live_ndcg, live_k = served_ndcg(live)
     live_protocol = live["evaluation"]["protocol"]
     if (live_k, live_protocol) != (k, protocol):
-        return Decision(False, f"not comparable: live measured NDCG@{live_k} ({live_protocol}), candidate "
-                               f"NDCG@{k} ({protocol})", candidate["version"], ndcg, live["version"], live_ndcg,
-                        tolerance, k, protocol)
+        return Decision(
+            False,
+            f"not comparable: live measured NDCG@{live_k} ({live_protocol}), candidate NDCG@{k} ({protocol})",
+            candidate["version"],
+            ndcg,
+            live["version"],
+            live_ndcg,
+            tolerance,
+            k,
+            protocol,
+        )
     publish = ndcg >= live_ndcg - tolerance
     verdict = "not worse than" if publish else "worse than"
-    reason = (f"candidate NDCG@{k} {ndcg:.4f} is {verdict} live {live_ndcg:.4f} "
-              f"{'within' if publish else 'beyond'} tolerance {tolerance:g}")
+    reason = (
+        f"candidate NDCG@{k} {ndcg:.4f} is {verdict} live {live_ndcg:.4f} "
+        f"{'within' if publish else 'beyond'} tolerance {tolerance:g}"
+    )
     return Decision(publish, reason, candidate["version"], ndcg, live["version"], live_ndcg, tolerance, k, protocol)
 
 

@@ -45,8 +45,14 @@ class TrainResult:
     manifest: dict
 
 
-def train(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: ServedListSource,
-          progress: bool = True, events: Path | None = None) -> TrainResult:
+def train(
+    data_dir: Path,
+    out_root: Path,
+    config: TrainConfig,
+    served_lists: ServedListSource,
+    progress: bool = True,
+    events: Path | None = None,
+) -> TrainResult:
     """Runs the whole pipeline; the new bundle becomes OUT/current only once complete and evaluated.
 
     The evaluation protocol's split holds out a test part. Models learn from the training part only; the
@@ -68,8 +74,15 @@ def train(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: Ser
         torch.set_num_threads(threads)
 
 
-def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: ServedListSource, steps: Steps,
-         progress: bool, events: Path | None) -> TrainResult:
+def _run(
+    data_dir: Path,
+    out_root: Path,
+    config: TrainConfig,
+    served_lists: ServedListSource,
+    steps: Steps,
+    progress: bool,
+    events: Path | None,
+) -> TrainResult:
     started = time.perf_counter()
 
     with steps.step("loading data"):
@@ -80,14 +93,21 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: Serv
     version = new_version(fingerprint)
     with BundleWriter(out_root, version) as writer:
         with steps.step(f"splitting ({config.evaluation.protocol} protocol) and computing features"):
-            split = make_split(dataset.ratings, config.evaluation.protocol, config.evaluation.test_fraction,
-                               config.seed)
-            labels = make_split(split.train, config.evaluation.protocol, config.ranking.ranker_fraction,
-                                config.seed + 1)
+            split = make_split(
+                dataset.ratings, config.evaluation.protocol, config.evaluation.test_fraction, config.seed
+            )
+            labels = make_split(
+                split.train, config.evaluation.protocol, config.ranking.ranker_fraction, config.seed + 1
+            )
             history = labels.train
             genres = features.genre_vocabulary(dataset.items)
-            items = features.item_features(split.train, dataset.items, genres, config.positive_threshold,
-                                           config.cold_start.popularity_half_life_days)
+            items = features.item_features(
+                split.train,
+                dataset.items,
+                genres,
+                config.positive_threshold,
+                config.cold_start.popularity_half_life_days,
+            )
             # the user tables read only the catalogue's genres from `items`
             eval_users, segment_kind = user_table(
                 split.train, items, dataset.users, config.positive_threshold, config.recent_len
@@ -98,8 +118,13 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: Serv
             )[0]
             eval_users, history_users, served_users = align_segments(eval_users, history_users, served_users)
             space, content_matrix = content.build_content(
-                items.ids, items.genres, genres, content.training_tags(dataset.tags, split.user_cutoff),
-                config.content.genre_weight, config.content.tag_weight, config.content.min_item_frequency,
+                items.ids,
+                items.genres,
+                genres,
+                content.training_tags(dataset.tags, split.user_cutoff),
+                config.content.genre_weight,
+                config.content.tag_weight,
+                config.content.min_item_frequency,
             )
         with steps.step(f"training {config.embedding.method} embeddings"):
             trained_vectors, trained = embeddings.train_embeddings(
@@ -110,18 +135,24 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: Serv
                 minlength=len(items.ids),
             )
             vectors, has_embedding, cold_report = coldstart.fill_cold_embeddings(
-                trained_vectors, trained, positives, content_matrix,
-                config.cold_start.min_interactions, config.cold_start.content_neighbours,
+                trained_vectors,
+                trained,
+                positives,
+                content_matrix,
+                config.cold_start.min_interactions,
+                config.cold_start.content_neighbours,
             )
             indexes, calibration = _build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
         with steps.step(f"recall models and ranking candidates ({config.ranking.folds} cross-fitted folds)"):
             rng = np.random.default_rng(config.seed)
             label_rows, unlabelled = sample_label_users(labels.test, config.ranking.max_label_users, rng)
             held_users = np.unique(label_rows["user_id"].to_numpy(np.int64))
-            valid_users = rng.choice(held_users, max(1, int(len(held_users) * config.ranking.validation_users)),
-                                     replace=False)
-            item_side = ItemSide(dataset.items, genres, vectors, has_embedding, indexes[config.index.kind],
-                                 content_matrix, space)
+            valid_users = rng.choice(
+                held_users, max(1, int(len(held_users) * config.ranking.validation_users)), replace=False
+            )
+            item_side = ItemSide(
+                dataset.items, genres, vectors, has_embedding, indexes[config.index.kind], content_matrix, space
+            )
             # the other users' held-out ratings stay in every fold's fit: only the sampled users label rows
             fold_history = pd.concat([history, unlabelled]) if len(unlabelled) else history
             ranking_rows = crossfit_rows(fold_history, label_rows, history_users, valid_users, item_side, config)
@@ -135,10 +166,13 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: Serv
             held = {int(u): g.to_numpy(np.int64) for u, g in labels.test[is_valid].groupby("user_id")["item_id"]}
             names = np.array(genres)
             quotas, search = fit_quotas(
-                {u: p for u, p in proposals.items() if u in held}, held,
+                {u: p for u, p in proposals.items() if u in held},
+                held,
                 lambda user, ids: np.array([by_user[user].get(int(i), -np.inf) for i in ids]),
                 lambda ids: [list(names[items.genres[r].astype(bool)]) for r in items.rows(ids)],
-                config.recall.candidates, config.evaluation.k, MAX_GENRE_SHARE,
+                config.recall.candidates,
+                config.evaluation.k,
+                MAX_GENRE_SHARE,
             )
         with steps.step("refitting recall models on the whole training part and writing the bundle"):
             served = fit_recall_models(split.train, dataset.items, genres, eval_users, config)
@@ -149,26 +183,58 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: Serv
             items = served.items
             catalogue_arrays, catalogue_lists = catalogue.catalogue_columns(dataset, items.ids)
             writer.save_npz(
-                "items.npz", ids=items.ids, dense=items.dense, genres=items.genres, years=items.years,
-                popularity=items.popularity, has_embedding=has_embedding, counters=items.counters,
+                "items.npz",
+                ids=items.ids,
+                dense=items.dense,
+                genres=items.genres,
+                years=items.years,
+                popularity=items.popularity,
+                has_embedding=has_embedding,
+                counters=items.counters,
                 **catalogue_arrays,
             )
             writer.save_json("items.json", {"titles": _titles(dataset, items.ids), **catalogue_lists})
             writer.save_npy("embeddings.npy", vectors * has_embedding[:, None])
             writer.save_npz(
-                "content.npz", data=content_matrix.data, indices=content_matrix.indices,
-                indptr=content_matrix.indptr, shape=np.array(content_matrix.shape),
+                "content.npz",
+                data=content_matrix.data,
+                indices=content_matrix.indices,
+                indptr=content_matrix.indptr,
+                shape=np.array(content_matrix.shape),
             )
-            writer.save_json("content_vocab.json", {
-                "genres": space.genres, "tags": space.tags, "idf": space.idf.tolist(),
-                "genre_weight": space.genre_weight, "tag_weight": space.tag_weight,
-            })
-            writer.save_json("coldstart.json", {
-                "segments": served.segments, "popular": served.popular, "default_segment": coldstart.NEW_SEGMENT,
-            })
+            writer.save_json(
+                "content_vocab.json",
+                {
+                    "genres": space.genres,
+                    "tags": space.tags,
+                    "idf": space.idf.tolist(),
+                    "genre_weight": space.genre_weight,
+                    "tag_weight": space.tag_weight,
+                },
+            )
+            writer.save_json(
+                "coldstart.json",
+                {
+                    "segments": served.segments,
+                    "popular": served.popular,
+                    "default_segment": coldstart.NEW_SEGMENT,
+                },
+            )
             manifest = _manifest(
-                version, fingerprint, dataset, split, config, items, served_users, eval_users, genres, has_embedding,
-                cold_report, segment_kind, index_params, ranking,
+                version,
+                fingerprint,
+                dataset,
+                split,
+                config,
+                items,
+                served_users,
+                eval_users,
+                genres,
+                has_embedding,
+                cold_report,
+                segment_kind,
+                index_params,
+                ranking,
             )
             manifest["cf"] = cf_entry
             manifest["index_calibration"] = calibration
@@ -194,10 +260,18 @@ def _run(data_dir: Path, out_root: Path, config: TrainConfig, served_lists: Serv
 
 def _write_users(writer: BundleWriter, relative: str, users: UserTable) -> None:
     writer.save_npz(
-        relative, ids=users.ids, counters=users.counters, genre_counts=users.genre_counts,
-        genre_rated=users.genre_rated, genre_rating_sum=users.genre_rating_sum,
-        recent=users.recent, rated_indptr=users.rated_indptr, rated_ids=users.rated_ids,
-        segment=users.segment, rated_ratings=users.rated_ratings, rated_timestamps=users.rated_timestamps,
+        relative,
+        ids=users.ids,
+        counters=users.counters,
+        genre_counts=users.genre_counts,
+        genre_rated=users.genre_rated,
+        genre_rating_sum=users.genre_rating_sum,
+        recent=users.recent,
+        rated_indptr=users.rated_indptr,
+        rated_ids=users.rated_ids,
+        segment=users.segment,
+        rated_ratings=users.rated_ratings,
+        rated_timestamps=users.rated_timestamps,
     )
 
 
@@ -215,18 +289,34 @@ def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) ->
     dict when the target is 0)."""
     dim = vectors.shape[1]
     indexes = {
-        "hnsw": build_index("hnsw", dim, ids, vectors, m=config.index.m, ef_construction=config.index.ef_construction,
-                            ef_search=config.index.ef_search, full_scan_share=config.index.full_scan_share,
-                            seed=config.seed),
-        "lsh": build_index("lsh", dim, ids, vectors, n_tables=config.index.lsh_tables,
-                           n_projections=config.index.lsh_projections, seed=config.seed),
+        "hnsw": build_index(
+            "hnsw",
+            dim,
+            ids,
+            vectors,
+            m=config.index.m,
+            ef_construction=config.index.ef_construction,
+            ef_search=config.index.ef_search,
+            full_scan_share=config.index.full_scan_share,
+            seed=config.seed,
+        ),
+        "lsh": build_index(
+            "lsh",
+            dim,
+            ids,
+            vectors,
+            n_tables=config.index.lsh_tables,
+            n_projections=config.index.lsh_projections,
+            seed=config.seed,
+        ),
         "exact": build_index("exact", dim, ids, vectors),
     }
     calibration: dict = {}
     if config.index.target_recall > 0 and len(ids) > 0:
         queries = calibration_queries(indexes["exact"], ids, vectors, config.index.calibration_queries, config.seed)
-        calibration = calibrate_ef(indexes["hnsw"], indexes["exact"], queries, config.index.target_recall,
-                                   floor=config.index.ef_search)
+        calibration = calibrate_ef(
+            indexes["hnsw"], indexes["exact"], queries, config.index.target_recall, floor=config.index.ef_search
+        )
     return indexes, calibration
 
 
@@ -236,9 +326,20 @@ def _titles(dataset: Dataset, ids: np.ndarray) -> list[str]:
 
 
 def _manifest(
-    version: str, fingerprint: str, dataset: Dataset, split: Split, config: TrainConfig,
-    items: features.ItemFeatures, users: UserTable, eval_users: UserTable, genres: list[str],
-    has_embedding: np.ndarray, cold_report: dict, segment_kind: str, index_params: dict, ranking: RankingResult,
+    version: str,
+    fingerprint: str,
+    dataset: Dataset,
+    split: Split,
+    config: TrainConfig,
+    items: features.ItemFeatures,
+    users: UserTable,
+    eval_users: UserTable,
+    genres: list[str],
+    has_embedding: np.ndarray,
+    cold_report: dict,
+    segment_kind: str,
+    index_params: dict,
+    ranking: RankingResult,
 ) -> dict:
     return {
         "format_version": FORMAT_VERSION,
@@ -269,8 +370,11 @@ def _manifest(
             "embedding_dim": config.embedding.dim,
             "recall_channels": list(CHANNELS),
         },
-        "evaluation": {"protocol": config.evaluation.protocol, "test_fraction": config.evaluation.test_fraction,
-                       "seed": config.seed},
+        "evaluation": {
+            "protocol": config.evaluation.protocol,
+            "test_fraction": config.evaluation.test_fraction,
+            "seed": config.seed,
+        },
         "embedding_dim": config.embedding.dim,
         "embedding": {"method": config.embedding.method, **cold_report},
         "indexes": index_params,

@@ -17,8 +17,12 @@ def rated_csr(ratings: pd.DataFrame, user_ids: np.ndarray) -> tuple[np.ndarray, 
     frame = ratings.sort_values(["user_id", "timestamp", "item_id"], ascending=[True, False, False], kind="stable")
     rows = np.searchsorted(user_ids, frame["user_id"].to_numpy(np.int64))
     counts = np.bincount(rows, minlength=len(user_ids))
-    return (np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), frame["item_id"].to_numpy(np.int64),
-            frame["rating"].to_numpy(np.float32), frame["timestamp"].to_numpy(np.int64))
+    return (
+        np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        frame["item_id"].to_numpy(np.int64),
+        frame["rating"].to_numpy(np.float32),
+        frame["timestamp"].to_numpy(np.int64),
+    )
 
 
 def user_table(

@@ -41,8 +41,11 @@ from wren.core.errors import WrenError
 from wren.core.recall.recaller import Recaller
 from wren.core.served import ServedLists
 
-UNCACHED = {"feature": {"user_cache_ttl_seconds": 0}, "recall": {"cache_ttl_seconds": 0},
-            "gateway": {"results_cache_ttl_seconds": 0, "coldstart_cache_ttl_seconds": 0}}
+UNCACHED = {
+    "feature": {"user_cache_ttl_seconds": 0},
+    "recall": {"cache_ttl_seconds": 0},
+    "gateway": {"results_cache_ttl_seconds": 0, "coldstart_cache_ttl_seconds": 0},
+}
 
 
 class DirectTier:
@@ -54,8 +57,16 @@ class DirectTier:
         self.seconds = 0.0
         self.calls = 0
 
-    async def call(self, method: str, request: Any, key: str, deadline: float, *, metadata: Any = None,
-                   attempt_timeout: float | None = None) -> Routed:
+    async def call(
+        self,
+        method: str,
+        request: Any,
+        key: str,
+        deadline: float,
+        *,
+        metadata: Any = None,
+        attempt_timeout: float | None = None,
+    ) -> Routed:
         started = time.perf_counter()
         try:
             response = await getattr(self.servicer, method)(request, None)
@@ -83,8 +94,10 @@ class InProcessPipeline:
 
     def hops_ms(self, requests: int) -> dict[str, dict[str, float]]:
         """Mean time per request spent in each tier's servicer since the last reset."""
-        return {name: {"calls_per_request": tier.calls / requests, "server_ms": 1000.0 * tier.seconds / requests}
-                for name, tier in self.tiers.items()}
+        return {
+            name: {"calls_per_request": tier.calls / requests, "server_ms": 1000.0 * tier.seconds / requests}
+            for name, tier in self.tiers.items()
+        }
 
     def close(self) -> None:
         self.ranker.close()
@@ -106,9 +119,11 @@ async def build_pipeline(
 
     feature = settings(FeatureSettings, "feature")
     blas = limit_blas_threads(feature.blas_threads)  # as every tier's `serve` does; undone by close()
-    feature_core = FeatureCore(await build_store(feature, bundle),
-                               UserKeyedCache("feature_user", feature.user_cache_size, feature.user_cache_ttl_seconds),
-                               feature.max_items)
+    feature_core = FeatureCore(
+        await build_store(feature, bundle),
+        UserKeyedCache("feature_user", feature.user_cache_size, feature.user_cache_ttl_seconds),
+        feature.max_items,
+    )
     recall = settings(RecallSettings, "recall")
     recall_core = RecallCore(
         Recaller.from_bundle(bundle, recall.index or None, max_k=recall.max_k),
@@ -117,18 +132,32 @@ async def build_pipeline(
         recall.index or None,
     )
     ranker = await Ranker.load(bundle, settings(RankingSettings, "ranking").ranker_options())
-    tiers = {"feature": DirectTier("feature", FeatureServicer(feature_core, CatalogueCore(lambda: feature_core.store))),
-             "recall": DirectTier("recall", RecallServicer(recall_core)),
-             "ranking": DirectTier("ranking", RankingServicer(ranker))}
-    gateway = load_settings(GatewaySettings, artifacts=path, user_state=user_state, feature_replicas="-",
-                            recall_replicas="-", ranking_replicas="-", **({} if cached else UNCACHED["gateway"]))
+    tiers = {
+        "feature": DirectTier("feature", FeatureServicer(feature_core, CatalogueCore(lambda: feature_core.store))),
+        "recall": DirectTier("recall", RecallServicer(recall_core)),
+        "ranking": DirectTier("ranking", RankingServicer(ranker)),
+    }
+    gateway = load_settings(
+        GatewaySettings,
+        artifacts=path,
+        user_state=user_state,
+        feature_replicas="-",
+        recall_replicas="-",
+        ranking_replicas="-",
+        **({} if cached else UNCACHED["gateway"]),
+    )
     recommender = Recommender(
-        tiers["feature"], tiers["recall"], tiers["ranking"],  # type: ignore[arg-type]
+        tiers["feature"],
+        tiers["recall"],
+        tiers["ranking"],  # type: ignore[arg-type]
         FallbackCatalog(bundle),
         UserKeyedCache("gateway_results", gateway.results_cache_size, gateway.results_cache_ttl_seconds),
         MeteredCache("gateway_coldstart", 1_000, gateway.coldstart_cache_ttl_seconds),
-        RecommenderConfig(candidates=gateway.candidates, budget_seconds=gateway.budget_ms / 1000,
-                          max_genre_share=gateway.max_genre_share),
+        RecommenderConfig(
+            candidates=gateway.candidates,
+            budget_seconds=gateway.budget_ms / 1000,
+            max_genre_share=gateway.max_genre_share,
+        ),
     )
     return InProcessPipeline(recommender, tiers, ranker, blas)
 

@@ -86,19 +86,27 @@ class LocalStack:
         (config.directory / "logs").mkdir(parents=True, exist_ok=True)
         if config.redis_url:
             self._publish()
-        await asyncio.gather(*(
-            self._start_member(Member(f"{tier}-{index}", tier, 0, 0), lambda tier=tier: self._tier_env(tier))
-            for tier in TIERS for index in range(1, config.replicas + 1)
-        ))
+        await asyncio.gather(
+            *(
+                self._start_member(Member(f"{tier}-{index}", tier, 0, 0), lambda tier=tier: self._tier_env(tier))
+                for tier in TIERS
+                for index in range(1, config.replicas + 1)
+            )
+        )
         if config.redis_url:
             await self._start_member(Member("nearline", "nearline", 0, 0), lambda: self._tier_env("nearline"))
         gateway = Member("gateway", "gateway", 0, 0)
-        await self._start_member(gateway, lambda: {
-            **self._tier_env("gateway"),
-            "WREN_HTTP_PORT": str(gateway.http_port),
-            **{f"WREN_{tier.upper()}_REPLICAS": ",".join(f"{config.host}:{m.port}" for m in self.replicas(tier))
-               for tier in TIERS},
-        })
+        await self._start_member(
+            gateway,
+            lambda: {
+                **self._tier_env("gateway"),
+                "WREN_HTTP_PORT": str(gateway.http_port),
+                **{
+                    f"WREN_{tier.upper()}_REPLICAS": ",".join(f"{config.host}:{m.port}" for m in self.replicas(tier))
+                    for tier in TIERS
+                },
+            },
+        )
         await self._wait_http_ready(gateway)
         self.write_state()
 
@@ -151,11 +159,23 @@ class LocalStack:
             **config.env,
             **extra_env,
         }
-        command = [sys.executable, "-m", "wren.cli.main", "serve", member.tier, "--artifacts", str(config.artifacts),
-                   "--port", str(member.port), "--metrics-port", str(member.metrics_port), "--host", config.host]
+        command = [
+            sys.executable,
+            "-m",
+            "wren.cli.main",
+            "serve",
+            member.tier,
+            "--artifacts",
+            str(config.artifacts),
+            "--port",
+            str(member.port),
+            "--metrics-port",
+            str(member.metrics_port),
+            "--host",
+            config.host,
+        ]
         with open(log_path, "ab") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         member.pid, member.log = process.pid, str(log_path)
         self.members.append(member)
         self.processes[member.name] = process
@@ -168,8 +188,9 @@ class LocalStack:
             while True:
                 process = self.processes[member.name]
                 if process.poll() is not None:
-                    raise RuntimeError(f"{member.name} exited with code {process.returncode}; see {member.log}:\n"
-                                       + _tail(member.log))
+                    raise RuntimeError(
+                        f"{member.name} exited with code {process.returncode}; see {member.log}:\n" + _tail(member.log)
+                    )
                 with contextlib.suppress(grpc.aio.AioRpcError):
                     reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -198,14 +219,21 @@ class LocalStack:
         gateway = self.gateway
         state = {
             "artifacts": str(self.config.artifacts),
-            "gateway": {"grpc": f"{self.config.host}:{gateway.port}",
-                        "http": f"http://{self.config.host}:{gateway.http_port}"},
+            "gateway": {
+                "grpc": f"{self.config.host}:{gateway.port}",
+                "http": f"http://{self.config.host}:{gateway.http_port}",
+            },
             "processes": [asdict(m) for m in self.members],
         }
         (directory / "state.json").write_text(json.dumps(state, indent=1) + "\n")
-        targets = [{"targets": [f"{self.config.host}:{m.metrics_port}" for m in self.members if m.tier == tier],
-                    "labels": {"tier": tier, "job": f"wren-{tier}"}} for tier in (*TIERS, "nearline", "gateway")
-                   if tier != "nearline" or self.replicas(tier)]
+        targets = [
+            {
+                "targets": [f"{self.config.host}:{m.metrics_port}" for m in self.members if m.tier == tier],
+                "labels": {"tier": tier, "job": f"wren-{tier}"},
+            }
+            for tier in (*TIERS, "nearline", "gateway")
+            if tier != "nearline" or self.replicas(tier)
+        ]
         (directory / "prometheus_targets.json").write_text(json.dumps(targets, indent=1) + "\n")
         return directory / "state.json"
 
@@ -228,8 +256,11 @@ class LocalStack:
             f"  {'process':<12}{'pid':>8}{'grpc':>8}{'metrics':>9}",
         ]
         lines += [f"  {m.name:<12}{m.pid:>8}{m.port:>8}{m.metrics_port:>9}" for m in self.members]
-        lines += ["", f"  state: {self.config.directory / 'state.json'}   logs: {self.config.directory / 'logs'}",
-                  "  Ctrl-C stops everything."]
+        lines += [
+            "",
+            f"  state: {self.config.directory / 'state.json'}   logs: {self.config.directory / 'logs'}",
+            "  Ctrl-C stops everything.",
+        ]
         return "\n".join(lines)
 
     def member(self, name: str) -> Member:

@@ -45,28 +45,73 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale("full", duration=15.0, warmup=2.0, sequential=6.0, concurrency=(1, 2, 4, 8, 16, 32),
-                  cache_concurrency=8,
-                  rates=(25.0, 50.0, 100.0, 150.0, 200.0, 300.0), profile_requests=300, cache_zipf=(0.0, 0.8, 1.2),
-                  index_sizes=(10_000, 100_000, 1_000_000), index_queries=1000, index_query_budget=60.0,
-                  ef_sweep=(100, 128, 200, 300, 500), ranking_batches=(50, 300, 1000), ranking_iterations=300,
-                  ranking_all_models=True, routing_keys=100_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8),
-                  quality_seeds=(1, 2, 3, 4, 5),
-                  ladder_ratings=(100_000, 1_000_000, 5_000_000, 25_000_000)),
-    "quick": Scale("quick", duration=4.0, warmup=1.0, sequential=3.0, concurrency=(4, 8, 16), cache_concurrency=8,
-                   rates=(50.0, 100.0, 200.0),
-                   profile_requests=100, cache_zipf=(0.0, 0.8, 1.2), index_sizes=(10_000, 100_000),
-                   index_queries=200, index_query_budget=8.0, ef_sweep=(100, 200, 500),
-                   ranking_batches=(50, 300, 1000), ranking_iterations=60, ranking_all_models=False,
-                   routing_keys=20_000, routing_replicas=(2, 3, 4, 5, 6, 7, 8), quality_seeds=(1, 2, 3),
-                   ladder_ratings=(100_000, 1_000_000)),
+    "full": Scale(
+        "full",
+        duration=15.0,
+        warmup=2.0,
+        sequential=6.0,
+        concurrency=(1, 2, 4, 8, 16, 32),
+        cache_concurrency=8,
+        rates=(25.0, 50.0, 100.0, 150.0, 200.0, 300.0),
+        profile_requests=300,
+        cache_zipf=(0.0, 0.8, 1.2),
+        index_sizes=(10_000, 100_000, 1_000_000),
+        index_queries=1000,
+        index_query_budget=60.0,
+        ef_sweep=(100, 128, 200, 300, 500),
+        ranking_batches=(50, 300, 1000),
+        ranking_iterations=300,
+        ranking_all_models=True,
+        routing_keys=100_000,
+        routing_replicas=(2, 3, 4, 5, 6, 7, 8),
+        quality_seeds=(1, 2, 3, 4, 5),
+        ladder_ratings=(100_000, 1_000_000, 5_000_000, 25_000_000),
+    ),
+    "quick": Scale(
+        "quick",
+        duration=4.0,
+        warmup=1.0,
+        sequential=3.0,
+        concurrency=(4, 8, 16),
+        cache_concurrency=8,
+        rates=(50.0, 100.0, 200.0),
+        profile_requests=100,
+        cache_zipf=(0.0, 0.8, 1.2),
+        index_sizes=(10_000, 100_000),
+        index_queries=200,
+        index_query_budget=8.0,
+        ef_sweep=(100, 200, 500),
+        ranking_batches=(50, 300, 1000),
+        ranking_iterations=60,
+        ranking_all_models=False,
+        routing_keys=20_000,
+        routing_replicas=(2, 3, 4, 5, 6, 7, 8),
+        quality_seeds=(1, 2, 3),
+        ladder_ratings=(100_000, 1_000_000),
+    ),
     # Smoke-test size for the test suite: every code path, seconds in all; the numbers mean nothing.
-    "tiny": Scale("tiny", duration=1.0, warmup=0.3, sequential=0.5, concurrency=(2, 4), cache_concurrency=4,
-                  rates=(50.0, 100.0),
-                  profile_requests=10, cache_zipf=(0.0, 0.8, 1.2), index_sizes=(1_000, 3_000), index_queries=20,
-                  index_query_budget=2.0, ef_sweep=(100, 200), ranking_batches=(50, 300, 1000),
-                  ranking_iterations=5, ranking_all_models=False, routing_keys=2_000, routing_replicas=(2, 3, 4),
-                  quality_seeds=(1, 2), ladder_ratings=(4_000, 8_000)),
+    "tiny": Scale(
+        "tiny",
+        duration=1.0,
+        warmup=0.3,
+        sequential=0.5,
+        concurrency=(2, 4),
+        cache_concurrency=4,
+        rates=(50.0, 100.0),
+        profile_requests=10,
+        cache_zipf=(0.0, 0.8, 1.2),
+        index_sizes=(1_000, 3_000),
+        index_queries=20,
+        index_query_budget=2.0,
+        ef_sweep=(100, 200),
+        ranking_batches=(50, 300, 1000),
+        ranking_iterations=5,
+        ranking_all_models=False,
+        routing_keys=2_000,
+        routing_replicas=(2, 3, 4),
+        quality_seeds=(1, 2),
+        ladder_ratings=(4_000, 8_000),
+    ),
 }
 
 
@@ -143,14 +188,22 @@ async def run_suites(names: list[str], context: SuiteContext) -> dict[str, Suite
             report = await runner(name)(context)
             after = machine()
             after["load_average_before"] = before.get("load_average", [])
-            report.data = {"suite": name, "scale": context.scale.name, "elapsed_s": time.perf_counter() - started,
-                           "machine": after, **report.data}
+            report.data = {
+                "suite": name,
+                "scale": context.scale.name,
+                "elapsed_s": time.perf_counter() - started,
+                "machine": after,
+                **report.data,
+            }
             write_json(context.out / f"{name}.json", report.data)
             print("\n\n".join(report.tables) + "\n", flush=True)
-            print(f"wrote {context.out / f'{name}.json'} and {len(report.plots)} PNG(s) in "
-                  f"{report.data['elapsed_s']:.0f}s\n", flush=True)
+            print(
+                f"wrote {context.out / f'{name}.json'} and {len(report.plots)} PNG(s) in "
+                f"{report.data['elapsed_s']:.0f}s\n",
+                flush=True,
+            )
             reports[name] = report
-            if context.pool is not None and not set(names[position + 1:]) & STACK_SUITES:
+            if context.pool is not None and not set(names[position + 1 :]) & STACK_SUITES:
                 await context.pool.close()  # the remaining suites start no stack: free the cores
     except BaseException:
         if context.pool is not None:

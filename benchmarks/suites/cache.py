@@ -47,11 +47,27 @@ async def _uncached(ctx: SuiteContext, known: np.ndarray) -> tuple[dict[str, Any
     scale = ctx.scale
     try:
         sampler = _sampler(known, 0.0, ctx.seed)
-        await closed_loop(target, sampler, concurrency=scale.cache_concurrency, duration=scale.warmup, k=K,
-                          label="uncached warm-up", progress=ctx.progress)
-        result, summary, _ = await measured(metrics_urls(stack), closed_loop(
-            target, sampler, concurrency=scale.cache_concurrency, duration=scale.duration, k=K,
-            label="uncached closed", progress=ctx.progress))
+        await closed_loop(
+            target,
+            sampler,
+            concurrency=scale.cache_concurrency,
+            duration=scale.warmup,
+            k=K,
+            label="uncached warm-up",
+            progress=ctx.progress,
+        )
+        result, summary, _ = await measured(
+            metrics_urls(stack),
+            closed_loop(
+                target,
+                sampler,
+                concurrency=scale.cache_concurrency,
+                duration=scale.duration,
+                k=K,
+                label="uncached closed",
+                progress=ctx.progress,
+            ),
+        )
     finally:
         await target.close()
     return summary, result
@@ -64,14 +80,37 @@ async def _cached(ctx: SuiteContext, known: np.ndarray, s: float) -> tuple[dict[
         target = stack_target(stack, ctx.protocol, max(64, scale.cache_concurrency))
         try:
             sampler = _sampler(known, s, ctx.seed)
-            await closed_loop(target, sampler, concurrency=scale.cache_concurrency, duration=scale.warmup, k=K,
-                              label=f"zipf {s:g} warm-up", progress=ctx.progress)
+            await closed_loop(
+                target,
+                sampler,
+                concurrency=scale.cache_concurrency,
+                duration=scale.warmup,
+                k=K,
+                label=f"zipf {s:g} warm-up",
+                progress=ctx.progress,
+            )
             urls = metrics_urls(stack)
-            result, figures, deltas = await measured(urls, closed_loop(
-                target, sampler, concurrency=scale.cache_concurrency, duration=scale.duration, k=K,
-                label=f"zipf {s:g} closed x{scale.cache_concurrency}", progress=ctx.progress))
-            unloaded = await closed_loop(target, sampler, concurrency=1, duration=scale.sequential, k=K,
-                                         label=f"zipf {s:g} one at a time", progress=ctx.progress)
+            result, figures, deltas = await measured(
+                urls,
+                closed_loop(
+                    target,
+                    sampler,
+                    concurrency=scale.cache_concurrency,
+                    duration=scale.duration,
+                    k=K,
+                    label=f"zipf {s:g} closed x{scale.cache_concurrency}",
+                    progress=ctx.progress,
+                ),
+            )
+            unloaded = await closed_loop(
+                target,
+                sampler,
+                concurrency=1,
+                duration=scale.sequential,
+                k=K,
+                label=f"zipf {s:g} one at a time",
+                progress=ctx.progress,
+            )
         finally:
             await target.close()
     figures["caches"] = cache_lookups(deltas)
@@ -86,23 +125,65 @@ async def _cached(ctx: SuiteContext, known: np.ndarray, s: float) -> tuple[dict[
 
 def _tables(data: dict[str, Any]) -> list[str]:
     runs = data["runs"]
-    hits = [[name] + [100 * run["caches"][cache]["hit_ratio"] if "hit_ratio" in run["caches"][cache] else None
-                      for cache in CACHES] + [100 * run["cached_ratio"]]
-            for name, run in runs.items()]
+    hits = [
+        [name]
+        + [100 * run["caches"][cache]["hit_ratio"] if "hit_ratio" in run["caches"][cache] else None for cache in CACHES]
+        + [100 * run["cached_ratio"]]
+        for name, run in runs.items()
+    ]
     base = data["uncached"]
-    speed = [["caches off (uniform)", base["throughput_rps"], base["goodput_rps"], 1.0, 100 * base["degraded_rate"],
-              base["cpu_ms_per_request"]["total"], base["latency_ms"]["p50"], base["latency_ms"]["p99"], None, None]]
-    speed += [[name, run["throughput_rps"], run["goodput_rps"], run["goodput_gain"], 100 * run["degraded_rate"],
-               run["cpu_ms_per_request"]["total"], run["latency_ms"]["p50"], run["latency_ms"]["p99"],
-               run.get("hit_latency_ms", {}).get("p50"), run.get("unloaded_hit_latency_ms", {}).get("p50")]
-              for name, run in runs.items()]
+    speed = [
+        [
+            "caches off (uniform)",
+            base["throughput_rps"],
+            base["goodput_rps"],
+            1.0,
+            100 * base["degraded_rate"],
+            base["cpu_ms_per_request"]["total"],
+            base["latency_ms"]["p50"],
+            base["latency_ms"]["p99"],
+            None,
+            None,
+        ]
+    ]
+    speed += [
+        [
+            name,
+            run["throughput_rps"],
+            run["goodput_rps"],
+            run["goodput_gain"],
+            100 * run["degraded_rate"],
+            run["cpu_ms_per_request"]["total"],
+            run["latency_ms"]["p50"],
+            run["latency_ms"]["p99"],
+            run.get("hit_latency_ms", {}).get("p50"),
+            run.get("unloaded_hit_latency_ms", {}).get("p50"),
+        ]
+        for name, run in runs.items()
+    ]
     return [
-        table(["users", *(f"{cache} hit %" for cache in CACHES), "answers from a gateway cache %"], hits,
-              "Cache hit ratios per cache (from /metrics deltas over the measured run; "
-              f"{100 * NEW_USER_SHARE:g}% of requests from new users)"),
-        table(["users", "rps", "goodput rps", "goodput gain", "degraded %", "CPU ms/req", "p50 ms", "p99 ms",
-               "hit p50 ms (loaded)", "hit p50 ms (one at a time)"], speed,
-              f"Throughput with caches on, closed loop with {data['settings']['concurrency']} workers"),
+        table(
+            ["users", *(f"{cache} hit %" for cache in CACHES), "answers from a gateway cache %"],
+            hits,
+            "Cache hit ratios per cache (from /metrics deltas over the measured run; "
+            f"{100 * NEW_USER_SHARE:g}% of requests from new users)",
+        ),
+        table(
+            [
+                "users",
+                "rps",
+                "goodput rps",
+                "goodput gain",
+                "degraded %",
+                "CPU ms/req",
+                "p50 ms",
+                "p99 ms",
+                "hit p50 ms (loaded)",
+                "hit p50 ms (one at a time)",
+            ],
+            speed,
+            f"Throughput with caches on, closed loop with {data['settings']['concurrency']} workers",
+        ),
     ]
 
 
@@ -123,21 +204,34 @@ async def run(ctx: SuiteContext) -> SuiteReport:
         results[name] = result
     skewed = runs[max(runs, key=lambda name: runs[name]["zipf"])]
     data: dict[str, Any] = {
-        "settings": {"users": len(known), "new_users": NEW_USERS, "new_user_share": NEW_USER_SHARE, "k": K,
-                     "protocol": ctx.protocol, "concurrency": ctx.scale.cache_concurrency,
-                     "duration_s": ctx.scale.duration, "warmup_s": ctx.scale.warmup,
-                     "zipf": list(ctx.scale.cache_zipf)},
+        "settings": {
+            "users": len(known),
+            "new_users": NEW_USERS,
+            "new_user_share": NEW_USER_SHARE,
+            "k": K,
+            "protocol": ctx.protocol,
+            "concurrency": ctx.scale.cache_concurrency,
+            "duration_s": ctx.scale.duration,
+            "warmup_s": ctx.scale.warmup,
+            "zipf": list(ctx.scale.cache_zipf),
+        },
         "uncached": uncached,
         "runs": runs,
     }
     if "unloaded_hit_latency_ms" in skewed:
         data["gateway_cache_hit_p50_ms"] = skewed["unloaded_hit_latency_ms"]["p50"]
     png = [
-        plots.grouped_bars(ctx.out / "cache_hit_ratios.png", list(CACHES),
-                           {name: [run["caches"][c].get("hit_ratio", 0.0) for c in CACHES]
-                            for name, run in runs.items()},
-                           ylabel="hit ratio", title="Hit ratio per cache by user distribution"),
-        plots.latency_cdf(ctx.out / "cache_latency_cdf.png", {n: r.latencies for n, r in results.items()},
-                          f"Latency with caches on vs off (closed loop x{ctx.scale.cache_concurrency})"),
+        plots.grouped_bars(
+            ctx.out / "cache_hit_ratios.png",
+            list(CACHES),
+            {name: [run["caches"][c].get("hit_ratio", 0.0) for c in CACHES] for name, run in runs.items()},
+            ylabel="hit ratio",
+            title="Hit ratio per cache by user distribution",
+        ),
+        plots.latency_cdf(
+            ctx.out / "cache_latency_cdf.png",
+            {n: r.latencies for n, r in results.items()},
+            f"Latency with caches on vs off (closed loop x{ctx.scale.cache_concurrency})",
+        ),
     ]
     return SuiteReport("cache", data, _tables(data), png)

@@ -30,8 +30,9 @@ async def with_metrics(urls: dict[str, str], run: Awaitable[Any]) -> tuple[Any, 
     return result, delta(before, after)
 
 
-async def measured(urls: dict[str, str], run: Awaitable[RunResult],
-                   own_label: str = "load generator") -> tuple[RunResult, dict[str, Any], dict[str, Samples]]:
+async def measured(
+    urls: dict[str, str], run: Awaitable[RunResult], own_label: str = "load generator"
+) -> tuple[RunResult, dict[str, Any], dict[str, Samples]]:
     """Runs a load between /metrics scrapes and CPU readings; returns the raw result, its summary with
     `cpu_ms_per_request` (per process, from the deltas) and `machine_busy_cores` (everything running on
     the machine, other tenants included), and the metrics' delta."""

@@ -41,8 +41,10 @@ def backends(seed: int) -> dict[str, tuple[str, dict[str, Any]]]:
     config = IndexConfig()
     return {
         "exact": ("exact", {}),
-        "hnsw": ("hnsw", {"m": config.m, "ef_construction": config.ef_construction, "ef_search": config.ef_search,
-                          "seed": seed}),
+        "hnsw": (
+            "hnsw",
+            {"m": config.m, "ef_construction": config.ef_construction, "ef_search": config.ef_search, "seed": seed},
+        ),
         "lsh": ("lsh", {"n_tables": config.lsh_tables, "n_projections": config.lsh_projections, "seed": seed}),
         "lsh_defaults": ("lsh", {"seed": seed}),
     }
@@ -51,9 +53,11 @@ def backends(seed: int) -> dict[str, tuple[str, dict[str, Any]]]:
 def label(name: str) -> str:
     """How a backend is shown in tables and plots (its JSON key stays short)."""
     config = IndexConfig()
-    return {"hnsw": f"hnsw (pipeline: M={config.m}, ef={config.ef_search})",
-            "lsh": f"lsh (pipeline: {config.lsh_tables}x{config.lsh_projections})",
-            "lsh_defaults": "lsh (class defaults)"}.get(name, name)
+    return {
+        "hnsw": f"hnsw (pipeline: M={config.m}, ef={config.ef_search})",
+        "lsh": f"lsh (pipeline: {config.lsh_tables}x{config.lsh_projections})",
+        "lsh_defaults": "lsh (class defaults)",
+    }.get(name, name)
 
 
 def single_queries(index: VectorIndex, queries: np.ndarray, k: int, budget: float) -> tuple[np.ndarray, np.ndarray]:
@@ -101,10 +105,16 @@ def _size(ctx: SuiteContext, n: int, sweep: bool) -> dict[str, Any]:
         index = build_index(kind, DIM, ids, vectors, **params)
         built = time.perf_counter() - started
         if truth is None:  # exact comes first: the ground truth, computed in small batches
-            truth = np.concatenate([index.search(queries[i : i + TRUTH_BATCH], K_RECALL)[0]
-                                    for i in range(0, len(queries), TRUTH_BATCH)])
-        entry = {"kind": kind, "params": params, "build_s": built, "memory_mb": index.memory_bytes() / 1e6,
-                 **_measure(index, queries, truth, scale.index_query_budget)}
+            truth = np.concatenate(
+                [index.search(queries[i : i + TRUTH_BATCH], K_RECALL)[0] for i in range(0, len(queries), TRUTH_BATCH)]
+            )
+        entry = {
+            "kind": kind,
+            "params": params,
+            "build_s": built,
+            "memory_mb": index.memory_bytes() / 1e6,
+            **_measure(index, queries, truth, scale.index_query_budget),
+        }
         if sweep and kind == "hnsw":
             entry["ef_sweep"] = _ef_sweep(ctx, index, queries, truth)
         results[name] = entry
@@ -120,8 +130,14 @@ def _ef_sweep(ctx: SuiteContext, index: Any, queries: np.ndarray, truth: np.ndar
     for ef in ctx.scale.ef_sweep:
         index.ef_search = ef
         latencies, found = single_queries(index, queries, K_RECALL, ctx.scale.index_query_budget / 2)
-        sweep.append({"ef": max(ef, K_RECALL), f"recall_at_{K_RECALL}": recall_at(found, truth),
-                      "latency_ms": latency_ms(latencies), "queries": len(found)})
+        sweep.append(
+            {
+                "ef": max(ef, K_RECALL),
+                f"recall_at_{K_RECALL}": recall_at(found, truth),
+                "latency_ms": latency_ms(latencies),
+                "queries": len(found),
+            }
+        )
     index.ef_search = default
     return sweep
 
@@ -131,18 +147,55 @@ def _tables(sizes: dict[str, dict[str, Any]]) -> list[str]:
     for n, by_backend in sizes.items():
         for name, entry in by_backend.items():
             lat, rec = entry[f"latency_ms_k{K_LATENCY}"], entry[f"latency_ms_k{K_RECALL}"]
-            rows.append([f"{int(n):,}", label(name), entry["build_s"], entry["memory_mb"], lat["p50"], lat["p99"],
-                         entry[f"recall_at_{K_RECALL}"], rec["p50"], entry[f"queries_k{K_LATENCY}"]])
-    tables = [table(["items", "index", "build s", "memory MB", f"p50 ms k={K_LATENCY}", f"p99 ms k={K_LATENCY}",
-                     f"recall@{K_RECALL}", f"p50 ms k={K_RECALL}", "queries"], rows,
-                    "Vector indexes on clustered 64-d embeddings, one query at a time")]
+            rows.append(
+                [
+                    f"{int(n):,}",
+                    label(name),
+                    entry["build_s"],
+                    entry["memory_mb"],
+                    lat["p50"],
+                    lat["p99"],
+                    entry[f"recall_at_{K_RECALL}"],
+                    rec["p50"],
+                    entry[f"queries_k{K_LATENCY}"],
+                ]
+            )
+    tables = [
+        table(
+            [
+                "items",
+                "index",
+                "build s",
+                "memory MB",
+                f"p50 ms k={K_LATENCY}",
+                f"p99 ms k={K_LATENCY}",
+                f"recall@{K_RECALL}",
+                f"p50 ms k={K_RECALL}",
+                "queries",
+            ],
+            rows,
+            "Vector indexes on clustered 64-d embeddings, one query at a time",
+        )
+    ]
     for n, by_backend in sizes.items():
         sweep = by_backend["hnsw"].get("ef_sweep")
         if sweep:
-            tables.append(table(["ef", f"recall@{K_RECALL}", "p50 ms", "p99 ms", "queries"],
-                                [[s["ef"], s[f"recall_at_{K_RECALL}"], s["latency_ms"]["p50"], s["latency_ms"]["p99"],
-                                  s["queries"]] for s in sweep],
-                                f"HNSW search breadth at {int(n):,} items (k={K_RECALL})"))
+            tables.append(
+                table(
+                    ["ef", f"recall@{K_RECALL}", "p50 ms", "p99 ms", "queries"],
+                    [
+                        [
+                            s["ef"],
+                            s[f"recall_at_{K_RECALL}"],
+                            s["latency_ms"]["p50"],
+                            s["latency_ms"]["p99"],
+                            s["queries"],
+                        ]
+                        for s in sweep
+                    ],
+                    f"HNSW search breadth at {int(n):,} items (k={K_RECALL})",
+                )
+            )
     return tables
 
 
@@ -156,20 +209,41 @@ def plot(out: Path, sizes: dict[str, dict[str, Any]]) -> list[Path]:
     largest = max(sizes, key=int)
     x = [float(n) for n in sizes]
     return [
-        plots.lines(out / "index_latency.png", x,
-                    {label(name): [sizes[n][name][f"latency_ms_k{K_LATENCY}"]["p50"] for n in sizes]
-                     for name in names},
-                    xlabel="items in the index", ylabel=f"p50 query latency at k={K_LATENCY} (ms)",
-                    title="Single-query latency vs catalog size", logx=True, logy=True),
+        plots.lines(
+            out / "index_latency.png",
+            x,
+            {label(name): [sizes[n][name][f"latency_ms_k{K_LATENCY}"]["p50"] for n in sizes] for name in names},
+            xlabel="items in the index",
+            ylabel=f"p50 query latency at k={K_LATENCY} (ms)",
+            title="Single-query latency vs catalog size",
+            logx=True,
+            logy=True,
+        ),
         plots.scatter_labeled(
             out / "index_recall_latency.png",
-            {label(name): [(sizes[n][name][f"latency_ms_k{K_RECALL}"]["p50"], sizes[n][name][f"recall_at_{K_RECALL}"],
-                            _short(int(n))) for n in sizes] for name in names if name != "exact"}
-            | {f"hnsw at {_short(int(largest))}, ef sweep": [
-                (s["latency_ms"]["p50"], s[f"recall_at_{K_RECALL}"], f"ef={s['ef']}")
-                for s in sizes[largest]["hnsw"].get("ef_sweep", [])]},
-            xlabel=f"p50 latency at k={K_RECALL} (ms, log)", ylabel=f"recall@{K_RECALL} vs exact",
-            title="Recall vs latency (points: catalog sizes)", logx=True),
+            {
+                label(name): [
+                    (
+                        sizes[n][name][f"latency_ms_k{K_RECALL}"]["p50"],
+                        sizes[n][name][f"recall_at_{K_RECALL}"],
+                        _short(int(n)),
+                    )
+                    for n in sizes
+                ]
+                for name in names
+                if name != "exact"
+            }
+            | {
+                f"hnsw at {_short(int(largest))}, ef sweep": [
+                    (s["latency_ms"]["p50"], s[f"recall_at_{K_RECALL}"], f"ef={s['ef']}")
+                    for s in sizes[largest]["hnsw"].get("ef_sweep", [])
+                ]
+            },
+            xlabel=f"p50 latency at k={K_RECALL} (ms, log)",
+            ylabel=f"recall@{K_RECALL} vs exact",
+            title="Recall vs latency (points: catalog sizes)",
+            logx=True,
+        ),
     ]
 
 
@@ -179,13 +253,23 @@ async def run(ctx: SuiteContext) -> SuiteReport:
     for n in ctx.scale.index_sizes:
         sizes[str(n)] = _size(ctx, n, sweep=n == largest)
     png = plot(ctx.out, sizes)
-    data = {"settings": {"dim": DIM, "spread": SPREAD, "items_per_cluster": ITEMS_PER_CLUSTER,
-                         "queries": ctx.scale.index_queries, "query_budget_s": ctx.scale.index_query_budget,
-                         "k_latency": K_LATENCY, "k_recall": K_RECALL,
-                         "index_config": dataclasses.asdict(IndexConfig())},
-            "sizes": sizes}
+    data = {
+        "settings": {
+            "dim": DIM,
+            "spread": SPREAD,
+            "items_per_cluster": ITEMS_PER_CLUSTER,
+            "queries": ctx.scale.index_queries,
+            "query_budget_s": ctx.scale.index_query_budget,
+            "k_latency": K_LATENCY,
+            "k_recall": K_RECALL,
+            "index_config": dataclasses.asdict(IndexConfig()),
+        },
+        "sizes": sizes,
+    }
     if "1000000" in sizes:
         hnsw = sizes["1000000"]["hnsw"]
-        data["hnsw_1m"] = {"recall_at_100": hnsw[f"recall_at_{K_RECALL}"],
-                           "p50_ms_k100": hnsw[f"latency_ms_k{K_RECALL}"]["p50"]}
+        data["hnsw_1m"] = {
+            "recall_at_100": hnsw[f"recall_at_{K_RECALL}"],
+            "p50_ms_k100": hnsw[f"latency_ms_k{K_RECALL}"]["p50"],
+        }
     return SuiteReport("index", data, _tables(sizes), png)

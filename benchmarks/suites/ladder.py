@@ -30,8 +30,9 @@ def _train_child(config: dict[str, Any], data: str, out: str, progress: bool) ->
 def _train_in_fresh_process(config: dict[str, Any], data: Path, out: Path, progress: bool) -> dict[str, Any]:
     """Trains in a spawned process, so that each size's peak memory is its own (its step lines go to stderr
     when `progress`); returns the manifest."""
-    process = multiprocessing.get_context("spawn").Process(target=_train_child,
-                                                           args=(config, str(data), str(out), progress))
+    process = multiprocessing.get_context("spawn").Process(
+        target=_train_child, args=(config, str(data), str(out), progress)
+    )
     process.start()
     process.join()
     if process.exitcode != 0:
@@ -56,13 +57,18 @@ def _run_size(ctx: SuiteContext, config: dict[str, Any], ratings: int) -> dict[s
     served = metrics["served"]
     k = served["k"]
     return {
-        "ratings": counts["ratings"], "users": counts["users"], "items": counts["items"],
+        "ratings": counts["ratings"],
+        "users": counts["users"],
+        "items": counts["items"],
         "generate_seconds": round(generate_seconds, 2),
         "train_seconds": metrics["train_seconds"],
         "peak_mb": max(metrics["step_peak_mb"].values()),
-        "step_seconds": metrics["step_seconds"], "step_peak_mb": metrics["step_peak_mb"],
-        "served_ndcg": served["systems"]["wren"][f"ndcg_at_{k}"], "vs_best_baseline": served["vs_best_baseline"],
-        "evaluated_users": served["users"], "ndcg_ci95": served.get("ndcg_ci95", {}).get("wren", 0.0),
+        "step_seconds": metrics["step_seconds"],
+        "step_peak_mb": metrics["step_peak_mb"],
+        "served_ndcg": served["systems"]["wren"][f"ndcg_at_{k}"],
+        "vs_best_baseline": served["vs_best_baseline"],
+        "evaluated_users": served["users"],
+        "ndcg_ci95": served.get("ndcg_ci95", {}).get("wren", 0.0),
         "hnsw_recall_at_100": metrics["index"]["hnsw_recall_at_100"],
     }
 
@@ -90,38 +96,87 @@ async def run(ctx: SuiteContext) -> SuiteReport:
         ctx.say(f"  {ratings:,} ratings: generating and training")
         runs.append(await asyncio.to_thread(_run_size, ctx, config, ratings))
         run_ = runs[-1]
-        ctx.say(f"    {run_['train_seconds']:.0f} s, peak {run_['peak_mb'] / 1024:.2f} GB, served NDCG "
-                f"{run_['served_ndcg']:.4f}, HNSW recall@100 {run_['hnsw_recall_at_100']:.3f}")
+        ctx.say(
+            f"    {run_['train_seconds']:.0f} s, peak {run_['peak_mb'] / 1024:.2f} GB, served NDCG "
+            f"{run_['served_ndcg']:.4f}, HNSW recall@100 {run_['hnsw_recall_at_100']:.3f}"
+        )
     sizes = [float(run["ratings"]) for run in runs]
     steps = list(runs[0]["step_seconds"])
-    slopes = {step: {"seconds": slope(sizes, [run["step_seconds"][step] for run in runs]),
-                     "peak_mb": slope(sizes, [run["step_peak_mb"][step] for run in runs])} for step in steps}
-    slopes["whole run"] = {"seconds": slope(sizes, [run["train_seconds"] for run in runs]),
-                           "peak_mb": slope(sizes, [run["peak_mb"] for run in runs])}
-    size_rows = [[f"{run['ratings']:,}", f"{run['users']:,}", f"{run['items']:,}", run["train_seconds"],
-                  run["peak_mb"] / 1024, run["served_ndcg"], run["vs_best_baseline"], run["hnsw_recall_at_100"]]
-                 for run in runs]
-    step_rows = [[_label(step), *[run["step_seconds"][step] for run in runs], slopes[step]["seconds"],
-                  slopes[step]["peak_mb"]] for step in steps]
+    slopes = {
+        step: {
+            "seconds": slope(sizes, [run["step_seconds"][step] for run in runs]),
+            "peak_mb": slope(sizes, [run["step_peak_mb"][step] for run in runs]),
+        }
+        for step in steps
+    }
+    slopes["whole run"] = {
+        "seconds": slope(sizes, [run["train_seconds"] for run in runs]),
+        "peak_mb": slope(sizes, [run["peak_mb"] for run in runs]),
+    }
+    size_rows = [
+        [
+            f"{run['ratings']:,}",
+            f"{run['users']:,}",
+            f"{run['items']:,}",
+            run["train_seconds"],
+            run["peak_mb"] / 1024,
+            run["served_ndcg"],
+            run["vs_best_baseline"],
+            run["hnsw_recall_at_100"],
+        ]
+        for run in runs
+    ]
+    step_rows = [
+        [_label(step), *[run["step_seconds"][step] for run in runs], slopes[step]["seconds"], slopes[step]["peak_mb"]]
+        for step in steps
+    ]
     size_headers = [f"{int(size):,}" for size in sizes]
     tables = [
-        table(["ratings", "users", "items", "train s", "peak GB", "served NDCG", "vs best baseline", "HNSW R@100"],
-              size_rows,
-              "Training cost by data size (synthetic MovieLens layout, one fresh process per size)"),
-        table(["step", *[f"s @ {h}" for h in size_headers], "slope (time)", "slope (memory)"], step_rows,
-              "Seconds per step and log-log slopes against the number of ratings (1 = linear)"),
+        table(
+            ["ratings", "users", "items", "train s", "peak GB", "served NDCG", "vs best baseline", "HNSW R@100"],
+            size_rows,
+            "Training cost by data size (synthetic MovieLens layout, one fresh process per size)",
+        ),
+        table(
+            ["step", *[f"s @ {h}" for h in size_headers], "slope (time)", "slope (memory)"],
+            step_rows,
+            "Seconds per step and log-log slopes against the number of ratings (1 = linear)",
+        ),
     ]
     pngs = [
-        plots.lines(ctx.out / "ladder_seconds.png", sizes,
-                    {_label(step): [run["step_seconds"][step] for run in runs] for step in steps}
-                    | {"whole run": [run["train_seconds"] for run in runs]},
-                    xlabel="ratings (log)", ylabel="wall seconds (log)", title="Training time per step by data size",
-                    logx=True, logy=True),
-        plots.lines(ctx.out / "ladder_memory.png", sizes,
-                    {_label(step): [run["step_peak_mb"][step] for run in runs] for step in steps},
-                    xlabel="ratings (log)", ylabel="peak resident MB (log)", title="Peak memory per step by data size",
-                    logx=True, logy=True),
+        plots.lines(
+            ctx.out / "ladder_seconds.png",
+            sizes,
+            {_label(step): [run["step_seconds"][step] for run in runs] for step in steps}
+            | {"whole run": [run["train_seconds"] for run in runs]},
+            xlabel="ratings (log)",
+            ylabel="wall seconds (log)",
+            title="Training time per step by data size",
+            logx=True,
+            logy=True,
+        ),
+        plots.lines(
+            ctx.out / "ladder_memory.png",
+            sizes,
+            {_label(step): [run["step_peak_mb"][step] for run in runs] for step in steps},
+            xlabel="ratings (log)",
+            ylabel="peak resident MB (log)",
+            title="Peak memory per step by data size",
+            logx=True,
+            logy=True,
+        ),
     ]
-    return SuiteReport("ladder", {"settings": {"ratings": list(ctx.scale.ladder_ratings), "seed": ctx.seed,
-                                               "config": "the bundle's" if ctx.artifacts else "defaults"},
-                                  "runs": runs, "slopes": slopes}, tables, pngs)
+    return SuiteReport(
+        "ladder",
+        {
+            "settings": {
+                "ratings": list(ctx.scale.ladder_ratings),
+                "seed": ctx.seed,
+                "config": "the bundle's" if ctx.artifacts else "defaults",
+            },
+            "runs": runs,
+            "slopes": slopes,
+        },
+        tables,
+        pngs,
+    )

@@ -75,8 +75,9 @@ def interleaved(engines: dict[str, Scorer], inputs: dict[str, np.ndarray], itera
     return {name: np.asarray(values) for name, values in times.items()}
 
 
-async def _batches(bundle: Bundle, store: MemoryFeatureStore, models: ModelSet, sizes: tuple[int, ...],
-                   seed: int) -> dict[int, dict]:
+async def _batches(
+    bundle: Bundle, store: MemoryFeatureStore, models: ModelSet, sizes: tuple[int, ...], seed: int
+) -> dict[int, dict]:
     """Serving inputs (features from the embedded feature store, assembled as the ranking tier does) for
     one known user and `size` random catalog items."""
     profile = await store.get_user(int(bundle.users.ids[0]))
@@ -88,8 +89,9 @@ async def _batches(bundle: Bundle, store: MemoryFeatureStore, models: ModelSet, 
     return batches
 
 
-def _model(ctx: SuiteContext, bundle: Bundle, models: ModelSet, name: str, batches: dict[int, dict],
-           scaler: Any) -> dict[str, Any]:
+def _model(
+    ctx: SuiteContext, bundle: Bundle, models: ModelSet, name: str, batches: dict[int, dict], scaler: Any
+) -> dict[str, Any]:
     from pipeline.models.export import export_onnx
 
     ctx.say(f"  {name}: rebuilding and exporting to ONNX")
@@ -99,11 +101,17 @@ def _model(ctx: SuiteContext, bundle: Bundle, models: ModelSet, name: str, batch
     smallest = batches[min(batches)]
     export_onnx(model, {key: value[:8] for key, value in smallest.items()}, path)
     exported = time.perf_counter() - started
-    engines = {"onnxruntime": OnnxModel(name, path, "bench", models.dims, SessionSettings(1, 1)).score,
-               "pytorch": torch_scorer(model), "onnxruntime_bundle": models.models[name].score}
+    engines = {
+        "onnxruntime": OnnxModel(name, path, "bench", models.dims, SessionSettings(1, 1)).score,
+        "pytorch": torch_scorer(model),
+        "onnxruntime_bundle": models.models[name].score,
+    }
     largest = batches[max(batches)]
-    parity = float(np.max(np.abs(engines["onnxruntime"](largest).astype(np.float64)
-                                 - engines["pytorch"](largest).astype(np.float64))))
+    parity = float(
+        np.max(
+            np.abs(engines["onnxruntime"](largest).astype(np.float64) - engines["pytorch"](largest).astype(np.float64))
+        )
+    )
     result: dict[str, Any] = {"export_s": exported, "parity_max_abs_diff": parity, "batches": {}}
     for size, inputs in batches.items():
         ctx.say(f"  {name}: {size} candidates x {ctx.scale.ranking_iterations}")
@@ -133,24 +141,65 @@ async def run(ctx: SuiteContext) -> SuiteReport:
     rows = []
     for name, result in results.items():
         for size, entry in result["batches"].items():
-            rows.append([name, int(size), entry["onnxruntime"]["p50"], entry["onnxruntime"]["p99"],
-                         entry["pytorch"]["p50"], entry["pytorch"]["p99"], entry["pytorch_over_onnxruntime_p50"],
-                         entry["onnxruntime_bundle"]["p50"], 1000 * entry["onnxruntime"]["p50"] / int(size)])
-    tables = [table(["model", "candidates", "ORT p50 ms", "ORT p99 ms", "PyTorch p50 ms", "PyTorch p99 ms",
-                     "PyTorch / ORT", "bundle ORT p50 ms", "ORT µs/candidate"], rows,
-                    "Ranking model scoring, 1 thread each (same weights in onnxruntime and PyTorch eager; "
-                    "parity max |diff| " + ", ".join(f"{n} {r['parity_max_abs_diff']:.1e}" for n, r in results.items())
-                    + ")")]
+            rows.append(
+                [
+                    name,
+                    int(size),
+                    entry["onnxruntime"]["p50"],
+                    entry["onnxruntime"]["p99"],
+                    entry["pytorch"]["p50"],
+                    entry["pytorch"]["p99"],
+                    entry["pytorch_over_onnxruntime_p50"],
+                    entry["onnxruntime_bundle"]["p50"],
+                    1000 * entry["onnxruntime"]["p50"] / int(size),
+                ]
+            )
+    tables = [
+        table(
+            [
+                "model",
+                "candidates",
+                "ORT p50 ms",
+                "ORT p99 ms",
+                "PyTorch p50 ms",
+                "PyTorch p99 ms",
+                "PyTorch / ORT",
+                "bundle ORT p50 ms",
+                "ORT µs/candidate",
+            ],
+            rows,
+            "Ranking model scoring, 1 thread each (same weights in onnxruntime and PyTorch eager; "
+            "parity max |diff| " + ", ".join(f"{n} {r['parity_max_abs_diff']:.1e}" for n, r in results.items()) + ")",
+        )
+    ]
     sizes = [float(size) for size in ctx.scale.ranking_batches]
-    png = [plots.lines(ctx.out / "ranking_latency.png", sizes,
-                       {f"{name} {engine}": [results[name]["batches"][f"{int(s)}"][engine]["p50"] for s in sizes]
-                        for name in results for engine in ENGINES},
-                       xlabel="candidates per call", ylabel="p50 latency (ms)", logx=True, logy=True,
-                       title="Ranking model latency: onnxruntime vs PyTorch eager (1 thread)")]
-    data = {"settings": {"bundle": bundle.version, "threads": 1, "iterations": ctx.scale.ranking_iterations,
-                         "batches": list(ctx.scale.ranking_batches), "models": names,
-                         "method": "PyTorch model rebuilt with pipeline build_model at the bundle's dims and exported "
-                                   "with export_onnx; onnxruntime runs that export; the bundle's trained ONNX is "
-                                   "timed alongside"},
-            "models": results}
+    png = [
+        plots.lines(
+            ctx.out / "ranking_latency.png",
+            sizes,
+            {
+                f"{name} {engine}": [results[name]["batches"][f"{int(s)}"][engine]["p50"] for s in sizes]
+                for name in results
+                for engine in ENGINES
+            },
+            xlabel="candidates per call",
+            ylabel="p50 latency (ms)",
+            logx=True,
+            logy=True,
+            title="Ranking model latency: onnxruntime vs PyTorch eager (1 thread)",
+        )
+    ]
+    data = {
+        "settings": {
+            "bundle": bundle.version,
+            "threads": 1,
+            "iterations": ctx.scale.ranking_iterations,
+            "batches": list(ctx.scale.ranking_batches),
+            "models": names,
+            "method": "PyTorch model rebuilt with pipeline build_model at the bundle's dims and exported "
+            "with export_onnx; onnxruntime runs that export; the bundle's trained ONNX is "
+            "timed alongside",
+        },
+        "models": results,
+    }
     return SuiteReport("ranking", data, tables, png)

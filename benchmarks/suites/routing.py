@@ -51,8 +51,10 @@ def run_sync(ctx: SuiteContext) -> dict[str, Any]:
         uniform = np.bincount(prefix[n], minlength=n)
         entry = {
             "replicas": n,
-            "add_moved_fraction": added, "add_ideal_fraction": 1.0 / (n + 1),
-            "remove_moved_fraction": removed, "remove_ideal_fraction": 1.0 / n,
+            "add_moved_fraction": added,
+            "add_ideal_fraction": 1.0 / (n + 1),
+            "remove_moved_fraction": removed,
+            "remove_ideal_fraction": 1.0 / n,
             "remove_moved_only_its_keys": bool(removed == owned_by_removed),
             "keys_per_replica_max_over_mean": max_over_mean(uniform),
         }
@@ -61,34 +63,76 @@ def run_sync(ctx: SuiteContext) -> dict[str, Any]:
             entry[f"zipf_{s:g}_requests_max_over_mean"] = max_over_mean(requests)
         rows[str(n)] = entry
     top_share = {f"zipf_{s:g}": float(sampler.weights[0]) for s, sampler in samplers.items()}
-    return {"settings": {"keys": len(keys), "requests_per_key_for_skew": REQUESTS_PER_KEY, "hash": "ketama (uhashring)",
-                         "hottest_key_share": top_share}, "replicas": rows}
+    return {
+        "settings": {
+            "keys": len(keys),
+            "requests_per_key_for_skew": REQUESTS_PER_KEY,
+            "hash": "ketama (uhashring)",
+            "hottest_key_share": top_share,
+        },
+        "replicas": rows,
+    }
 
 
 async def run(ctx: SuiteContext) -> SuiteReport:
     data = run_sync(ctx)
     rows = data["replicas"]
-    tables = [table(["replicas", "add: moved", "ideal 1/(N+1)", "remove: moved", "ideal 1/N", "keys max/mean",
-                     *(f"zipf {s:g} requests max/mean" for s in SKEWS)],
-                    [[r["replicas"], r["add_moved_fraction"], r["add_ideal_fraction"], r["remove_moved_fraction"],
-                      r["remove_ideal_fraction"], r["keys_per_replica_max_over_mean"],
-                      *(r[f"zipf_{s:g}_requests_max_over_mean"] for s in SKEWS)] for r in rows.values()],
-                    f"Consistent hashing over {data['settings']['keys']:,} user keys (fraction of keys moved when one "
-                    "replica joins or leaves; load balance as max/mean per replica)")]
+    tables = [
+        table(
+            [
+                "replicas",
+                "add: moved",
+                "ideal 1/(N+1)",
+                "remove: moved",
+                "ideal 1/N",
+                "keys max/mean",
+                *(f"zipf {s:g} requests max/mean" for s in SKEWS),
+            ],
+            [
+                [
+                    r["replicas"],
+                    r["add_moved_fraction"],
+                    r["add_ideal_fraction"],
+                    r["remove_moved_fraction"],
+                    r["remove_ideal_fraction"],
+                    r["keys_per_replica_max_over_mean"],
+                    *(r[f"zipf_{s:g}_requests_max_over_mean"] for s in SKEWS),
+                ]
+                for r in rows.values()
+            ],
+            f"Consistent hashing over {data['settings']['keys']:,} user keys (fraction of keys moved when one "
+            "replica joins or leaves; load balance as max/mean per replica)",
+        )
+    ]
     x = [float(n) for n in rows]
     png = [
-        plots.lines(ctx.out / "routing_movement.png", x,
-                    {"added: measured": [r["add_moved_fraction"] for r in rows.values()],
-                     "added: ideal 1/(N+1)": [r["add_ideal_fraction"] for r in rows.values()],
-                     "removed: measured": [r["remove_moved_fraction"] for r in rows.values()],
-                     "removed: ideal 1/N": [r["remove_ideal_fraction"] for r in rows.values()]},
-                    xlabel="replicas before the change (N)", ylabel="fraction of keys that move",
-                    title="Key movement when one replica joins or leaves",
-                    styles={"added: ideal 1/(N+1)": "k:", "removed: ideal 1/N": "k--"}),
-        plots.lines(ctx.out / "routing_balance.png", x,
-                    {"keys (uniform)": [r["keys_per_replica_max_over_mean"] for r in rows.values()],
-                     **{f"requests, zipf {s:g}": [r[f"zipf_{s:g}_requests_max_over_mean"] for r in rows.values()]
-                        for s in SKEWS}},
-                    xlabel="replicas", ylabel="max / mean per replica", title="Load balance across replicas"),
+        plots.lines(
+            ctx.out / "routing_movement.png",
+            x,
+            {
+                "added: measured": [r["add_moved_fraction"] for r in rows.values()],
+                "added: ideal 1/(N+1)": [r["add_ideal_fraction"] for r in rows.values()],
+                "removed: measured": [r["remove_moved_fraction"] for r in rows.values()],
+                "removed: ideal 1/N": [r["remove_ideal_fraction"] for r in rows.values()],
+            },
+            xlabel="replicas before the change (N)",
+            ylabel="fraction of keys that move",
+            title="Key movement when one replica joins or leaves",
+            styles={"added: ideal 1/(N+1)": "k:", "removed: ideal 1/N": "k--"},
+        ),
+        plots.lines(
+            ctx.out / "routing_balance.png",
+            x,
+            {
+                "keys (uniform)": [r["keys_per_replica_max_over_mean"] for r in rows.values()],
+                **{
+                    f"requests, zipf {s:g}": [r[f"zipf_{s:g}_requests_max_over_mean"] for r in rows.values()]
+                    for s in SKEWS
+                },
+            },
+            xlabel="replicas",
+            ylabel="max / mean per replica",
+            title="Load balance across replicas",
+        ),
     ]
     return SuiteReport("routing", data, tables, png)

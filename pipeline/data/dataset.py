@@ -33,7 +33,10 @@ class Dataset:
     items: pd.DataFrame
     tags: pd.DataFrame
     users: pd.DataFrame | None = None
-    links: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        {"item_id": pd.Series(dtype="int64"), "imdb_id": pd.Series(dtype="str"), "tmdb_id": pd.Series(dtype="str")}))
+    links: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {"item_id": pd.Series(dtype="int64"), "imdb_id": pd.Series(dtype="str"), "tmdb_id": pd.Series(dtype="str")}
+        )
+    )
     files: list[Path] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)

@@ -37,8 +37,25 @@ LAYOUT_FILES: dict[str, tuple[str, ...]] = {
     "100k": ("u.data", "u.item"),
 }
 ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 
 UNKNOWN_ITEM_RATINGS = "ratings: unknown item"
@@ -53,14 +70,26 @@ _MOVIES: dict[str, Kind] = {"item_id": "int", "title": "str", "genres": "str"}
 _TAGS: dict[str, Kind] = {"user_id": "int", "item_id": "int", "tag": "str", "timestamp": "int"}
 _LINKS: dict[str, Kind] = {"item_id": "int", "imdb_id": "str", "tmdb_id": "str"}
 _USERS_DAT: dict[str, Kind] = {
-    "user_id": "int", "gender": "str", "age": "int", "occupation": "str", "zip": "str",
+    "user_id": "int",
+    "gender": "str",
+    "age": "int",
+    "occupation": "str",
+    "zip": "str",
 }
 _USERS_100K: dict[str, Kind] = {
-    "user_id": "int", "age": "int", "gender": "str", "occupation": "str", "zip": "str",
+    "user_id": "int",
+    "age": "int",
+    "gender": "str",
+    "occupation": "str",
+    "zip": "str",
 }
 _GENRES_100K: dict[str, Kind] = {"genre": "str", "index": "int"}
 _ITEM_100K: dict[str, Kind] = {
-    "item_id": "int", "title": "str", "release_date": "str", "video_release_date": "str", "imdb_url": "str",
+    "item_id": "int",
+    "title": "str",
+    "release_date": "str",
+    "video_release_date": "str",
+    "imdb_url": "str",
 }
 _USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip"]
 _CSV_HEADER = {"user_id": "userId", "item_id": "movieId", "imdb_id": "imdbId", "tmdb_id": "tmdbId"}
@@ -321,9 +350,7 @@ def _with_encodings(attempt: Callable[[str], T]) -> T:
     return attempt(_ENCODINGS[-1])
 
 
-def _parse(
-    source: _Source, path: Path, kinds: dict[str, Kind], options: dict, lines: _LineMap
-) -> pd.DataFrame:
+def _parse(source: _Source, path: Path, kinds: dict[str, Kind], options: dict, lines: _LineMap) -> pd.DataFrame:
     """The file's rows with `kinds` columns typed, in whichever encoding reads it."""
 
     def attempt(encoding: str) -> pd.DataFrame:
@@ -332,9 +359,7 @@ def _parse(
     return _with_encodings(attempt)
 
 
-def _parse_encoded(
-    source: _Source, path: Path, kinds: dict[str, Kind], options: dict, lines: _LineMap
-) -> pd.DataFrame:
+def _parse_encoded(source: _Source, path: Path, kinds: dict[str, Kind], options: dict, lines: _LineMap) -> pd.DataFrame:
     """Fast typed read; when a value does not parse, a chunked text read finds and reports it."""
     dtypes = {name: _DTYPES[kind] for name, kind in kinds.items()}
     with _parser_errors(path, lines):
@@ -489,7 +514,13 @@ def _assemble(layout: str, parts: _Parts, files: list[Path]) -> Dataset:
     for reason, count in dropped.items():
         logger.warning("dropped %s row(s): %s", f"{count:,}", reason)
     return Dataset(
-        layout=layout, ratings=ratings, items=items, tags=tags, users=users, links=links, files=files,
+        layout=layout,
+        ratings=ratings,
+        items=items,
+        tags=tags,
+        users=users,
+        links=links,
+        files=files,
         dropped=dropped,
     )
 
@@ -624,7 +655,8 @@ def _clean_links(frame: pd.DataFrame, known_items: pd.Series, dropped: Counter[s
     frame = _drop(frame, ~frame["item_id"].isin(known_items), UNKNOWN_ITEM_LINKS, dropped)
     frame = _drop(frame, frame["item_id"].duplicated().to_numpy(), DUPLICATE_LINKS, dropped)
     return frame.assign(imdb_id=frame["imdb_id"].str.strip(), tmdb_id=frame["tmdb_id"].str.strip()).reset_index(
-        drop=True)
+        drop=True
+    )
 
 
 def _users(frame: pd.DataFrame) -> pd.DataFrame:

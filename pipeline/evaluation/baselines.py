@@ -169,9 +169,7 @@ class FactorBaseline(Baseline):
         return self.user_factors[rows] @ self.item_factors.T
 
 
-def fit_bpr(
-    matrix: sparse.csr_matrix, config: BPRConfig, seed: int, threads: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
+def fit_bpr(matrix: sparse.csr_matrix, config: BPRConfig, seed: int, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(user factors [m, f + 1], item factors [n, f + 1]) of implicit's CPU BayesianPersonalizedRanking on a
     users x items matrix; the extra column pairs a constant 1 per user with each item's bias."""
     from implicit.cpu.bpr import BayesianPersonalizedRanking

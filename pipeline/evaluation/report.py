@@ -58,9 +58,7 @@ def comparison_chart(rows: dict[str, dict[str, float]], path: Path, title: str, 
             linewidth=1.4 if served else 0.6,
             zorder=3,
         )
-        axes.bar_label(
-            bars, fmt="%.3f", fontsize=7, rotation=90, padding=2, fontweight="bold" if served else "normal"
-        )
+        axes.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2, fontweight="bold" if served else "normal")
     axes.set_xticks(np.arange(len(_RANKING)), [f"{label}@{k}" for _, label in _RANKING])
     axes.set_ylabel("score (higher is better)")
     axes.set_ylim(0, max(float(values.max(initial=0.0)) * 1.25, 0.05))

@@ -14,8 +14,7 @@ from tqdm.auto import tqdm
 from wren.core.served import ServedLists, ServedListSource
 
 
-async def _served_over_http(target: str, user_ids: list[int], k: int, concurrency: int,
-                            progress: bool) -> ServedLists:
+async def _served_over_http(target: str, user_ids: list[int], k: int, concurrency: int, progress: bool) -> ServedLists:
     import aiohttp
 
     limit = asyncio.Semaphore(concurrency)
@@ -39,8 +38,9 @@ async def _served_over_http(target: str, user_ids: list[int], k: int, concurrenc
     return ServedLists({user: ids for user, ids, _ in answers}, sum(degraded for *_, degraded in answers), target)
 
 
-def served_lists_http(target: str, user_ids: Iterable[int], k: int, concurrency: int = 8,
-                      progress: bool = False) -> ServedLists:
+def served_lists_http(
+    target: str, user_ids: Iterable[int], k: int, concurrency: int = 8, progress: bool = False
+) -> ServedLists:
     """Each user's top-k from `GET {target}/v1/recommendations` (a gateway serving the evaluation state:
     `wren up --user-state evaluation`), asked with a 30 s budget; answers that are degraded anyway (a tier's
     per-attempt timeout) are counted."""

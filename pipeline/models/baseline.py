@@ -11,7 +11,13 @@ from sklearn.preprocessing import StandardScaler
 # one-hot ids over a ~10k catalog would dominate a linear model and memorise popularity, so LR sees only
 # the dense, genre and pretrained-embedding columns (item popularity is already in item_dense).
 FLAT_INPUTS = (
-    "user_dense", "user_genres", "user_embedding", "item_dense", "item_genres", "item_embedding", "recall_features",
+    "user_dense",
+    "user_genres",
+    "user_embedding",
+    "item_dense",
+    "item_genres",
+    "item_embedding",
+    "recall_features",
 )
 
 

@@ -224,7 +224,14 @@ class Ranker(nn.Module):
         recall_features: torch.Tensor,
     ) -> torch.Tensor:
         x = RankerInputs(
-            user_dense, user_genres, user_embedding, recent_items, item_index, item_dense, item_genres, item_embedding,
+            user_dense,
+            user_genres,
+            user_embedding,
+            recent_items,
+            item_index,
+            item_dense,
+            item_genres,
+            item_embedding,
             recall_features,
         )
         return torch.sigmoid(self.compute_logit(x))

@@ -91,7 +91,8 @@ def sample_pairs(rows: CandidateRows, negatives: int, rng: np.random.Generator) 
         if not pools:
             continue
         per_pool = [negatives - negatives // len(pools) * (len(pools) - 1)] + [negatives // len(pools)] * (
-            len(pools) - 1)
+            len(pools) - 1
+        )
         for pool, count in zip(pools, per_pool, strict=True):
             drawn = pool[rng.integers(0, len(pool), (len(positives), count))]
             pos.append(np.repeat(positives, count) + start)

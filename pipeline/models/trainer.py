@@ -88,8 +88,9 @@ def predict_logits(model: nn.Module, inputs: dict[str, np.ndarray], batch_size: 
     return _evaluate(model, _logit_fn(model), inputs, batch_size)
 
 
-def _evaluate(model: nn.Module, function: Callable[..., torch.Tensor], inputs: dict[str, np.ndarray],
-              batch_size: int) -> np.ndarray:
+def _evaluate(
+    model: nn.Module, function: Callable[..., torch.Tensor], inputs: dict[str, np.ndarray], batch_size: int
+) -> np.ndarray:
     n = _rows(inputs)
     tensors = to_tensors(inputs)
     was_training = model.training

@@ -118,8 +118,13 @@ def event_from_proto(message: common_pb2.Event) -> Event:
 
 
 def event_to_proto(event: Event) -> common_pb2.Event:
-    message = common_pb2.Event(user_id=event.user_id, item_id=event.item_id, type=event.type,
-                               timestamp=event.timestamp, event_id=event.event_id)
+    message = common_pb2.Event(
+        user_id=event.user_id,
+        item_id=event.item_id,
+        type=event.type,
+        timestamp=event.timestamp,
+        event_id=event.event_id,
+    )
     if event.rating is not None:
         message.rating = event.rating
     return message
@@ -146,8 +151,9 @@ def candidates_from_proto(message: recall_pb2.RecallResponse) -> Candidates:
 
 
 def summary_to_proto(summary: ItemSummary) -> catalogue_pb2.ItemSummary:
-    message = catalogue_pb2.ItemSummary(item_id=summary.item_id, title=summary.title, genres=summary.genres,
-                                        rating_count=summary.rating_count)
+    message = catalogue_pb2.ItemSummary(
+        item_id=summary.item_id, title=summary.title, genres=summary.genres, rating_count=summary.rating_count
+    )
     if summary.year is not None:
         message.year = summary.year
     if summary.rating_mean is not None:
@@ -165,22 +171,31 @@ def details_to_proto(details: ItemDetails) -> catalogue_pb2.ItemDetails:
 
 
 def item_list_to_proto(items: ItemList) -> catalogue_pb2.ItemList:
-    return catalogue_pb2.ItemList(items=[summary_to_proto(item) for item in items.items], query=items.query,
-                                  genre=items.genre, sort=items.sort)
+    return catalogue_pb2.ItemList(
+        items=[summary_to_proto(item) for item in items.items], query=items.query, genre=items.genre, sort=items.sort
+    )
 
 
 def genres_to_proto(genres: list[tuple[str, int]]) -> catalogue_pb2.GenreList:
-    return catalogue_pb2.GenreList(genres=[catalogue_pb2.GenreCount(genre=name, item_count=count)
-                                           for name, count in genres])
+    return catalogue_pb2.GenreList(
+        genres=[catalogue_pb2.GenreCount(genre=name, item_count=count) for name, count in genres]
+    )
 
 
 def user_ratings_to_proto(user: UserRatings) -> catalogue_pb2.UserRatings:
-    counters = catalogue_pb2.UserCounters(rating_count=user.rating_count, positive_count=user.positive_count,
-                                          event_count=user.event_count)
+    counters = catalogue_pb2.UserCounters(
+        rating_count=user.rating_count, positive_count=user.positive_count, event_count=user.event_count
+    )
     if user.rating_mean is not None:
         counters.rating_mean = user.rating_mean
-    message = catalogue_pb2.UserRatings(user_id=user.user_id, segment=user.segment, counters=counters,
-                                        total=user.total, offset=user.offset, limit=user.limit)
+    message = catalogue_pb2.UserRatings(
+        user_id=user.user_id,
+        segment=user.segment,
+        counters=counters,
+        total=user.total,
+        offset=user.offset,
+        limit=user.limit,
+    )
     for rated in user.ratings:
         entry = message.ratings.add(item=summary_to_proto(rated.item), timestamp=rated.timestamp)
         if rated.rating is not None:

@@ -77,7 +77,6 @@ class ServiceInterceptor(aio.ServerInterceptor):
         )
 
 
-
 async def _abort(context: aio.ServicerContext, status: grpc.StatusCode, message: str) -> None:
     """Ends the call with `status` (raises AbortError, as grpc requires); a call that is already over
     (its deadline passed, the client cancelled) has nothing left to send, so that is not an error."""

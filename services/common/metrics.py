@@ -38,7 +38,8 @@ RANKING_INFERENCE = Histogram(
     "wren_ranking_inference_seconds", "model run time per Rank call", ["model"], buckets=LATENCY_BUCKETS
 )
 MODEL_INFO = Gauge(
-    "wren_model_info", "ranking models served (value 1); variant is empty for models only reachable by name",
+    "wren_model_info",
+    "ranking models served (value 1); variant is empty for models only reachable by name",
     ["model", "version", "variant"],
 )
 DEGRADED = Counter("wren_degraded_responses", "responses served with a fallback, by reason", ["reason"])
@@ -69,7 +70,9 @@ UPSTREAM_REQUESTS = Counter(  # exported as wren_upstream_requests_total; one pe
     "wren_upstream_requests", "gateway attempts on a tier replica, by final status code", ["tier", "replica", "code"]
 )
 UPSTREAM_LATENCY = Histogram(
-    "wren_upstream_latency_seconds", "tier call latency seen by the gateway, failovers included", ["tier"],
+    "wren_upstream_latency_seconds",
+    "tier call latency seen by the gateway, failovers included",
+    ["tier"],
     buckets=LATENCY_BUCKETS,
 )
 UPSTREAM_FAILOVERS = Counter(  # exported as wren_upstream_failovers_total

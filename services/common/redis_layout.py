@@ -124,26 +124,30 @@ class Meta:
     def user_dtype(self) -> np.dtype:
         """Fixed head of a user record; the rated item ids follow as int64."""
         g = len(self.genres)
-        return np.dtype([
-            ("counters", "<f8", (len(USER_COUNTERS),)),
-            ("genre_counts", "<f4", (g,)),
-            ("genre_rated", "<f4", (g,)),
-            ("genre_rating_sum", "<f4", (g,)),
-            ("recent", "<i8", (self.recent_len,)),
-            ("segment", "<i4"),
-        ])
+        return np.dtype(
+            [
+                ("counters", "<f8", (len(USER_COUNTERS),)),
+                ("genre_counts", "<f4", (g,)),
+                ("genre_rated", "<f4", (g,)),
+                ("genre_rating_sum", "<f4", (g,)),
+                ("recent", "<i8", (self.recent_len,)),
+                ("segment", "<i4"),
+            ]
+        )
 
     @cached_property
     def item_dtype(self) -> np.dtype:
         """Fixed head of an item record; the UTF-8 title (title_len bytes) and genre names follow."""
-        return np.dtype([
-            ("dense", "<f4", (self.item_dense_dim,)),
-            ("genres", "u1", (len(self.genres),)),
-            ("embedding", "<f4", (self.embedding_dim,)),
-            ("year", "<i4"),
-            ("has_embedding", "u1"),
-            ("title_len", "<u4"),
-        ])
+        return np.dtype(
+            [
+                ("dense", "<f4", (self.item_dense_dim,)),
+                ("genres", "u1", (len(self.genres),)),
+                ("embedding", "<f4", (self.embedding_dim,)),
+                ("year", "<i4"),
+                ("has_embedding", "u1"),
+                ("title_len", "<u4"),
+            ]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +210,10 @@ def decode_history(data: bytes | None, count: int) -> tuple[np.ndarray, np.ndarr
     version published before history records existed) or does not match."""
     if data is None or len(data) != 12 * count:
         return np.full(count, np.nan, np.float32), np.zeros(count, np.int64)
-    return (np.frombuffer(data, "<f4", count).astype(np.float32),
-            np.frombuffer(data, "<i8", count, offset=4 * count).astype(np.int64))
+    return (
+        np.frombuffer(data, "<f4", count).astype(np.float32),
+        np.frombuffer(data, "<i8", count, offset=4 * count).astype(np.int64),
+    )
 
 
 def encode_extras(items: ItemTable) -> Iterator[tuple[int, bytes]]:
@@ -287,4 +293,3 @@ def decode_events(records: list[bytes]) -> list[Event]:
         )
         for ts, user, item, rating, kind in rows.tolist()
     ]
-

@@ -22,8 +22,15 @@ class BundleWatcher:
     awaits `on_bundle(bundle)`. A bundle that fails to load or to apply is logged and counted, and the
     service keeps serving the one it has. Watching a bundle directory (no `current`) does nothing."""
 
-    def __init__(self, root: str | Path, current_version: str, on_bundle: OnBundle, service: str,
-                 interval: float = 5.0, user_state: str = "served") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        current_version: str,
+        on_bundle: OnBundle,
+        service: str,
+        interval: float = 5.0,
+        user_state: str = "served",
+    ) -> None:
         self.root = Path(root)
         self.user_state = user_state
         self.version = current_version

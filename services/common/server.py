@@ -55,8 +55,14 @@ class GrpcService:
     each registered service name, so readiness and liveness probes can ask for different names.
     """
 
-    def __init__(self, server: aio.Server, port: int, health_servicer: health.aio.HealthServicer,
-                 service_names: list[str], name: str) -> None:
+    def __init__(
+        self,
+        server: aio.Server,
+        port: int,
+        health_servicer: health.aio.HealthServicer,
+        service_names: list[str],
+        name: str,
+    ) -> None:
         self.server = server
         self.port = port
         self.health = health_servicer

@@ -43,8 +43,17 @@ class Catalogue:
     every rating the bundle was built from.
     """
 
-    def __init__(self, version: str, ids: np.ndarray, titles: list[str], years: np.ndarray, genres: np.ndarray,
-                 genre_names: list[str], rating_count: np.ndarray, rating_mean: np.ndarray) -> None:
+    def __init__(
+        self,
+        version: str,
+        ids: np.ndarray,
+        titles: list[str],
+        years: np.ndarray,
+        genres: np.ndarray,
+        genre_names: list[str],
+        rating_count: np.ndarray,
+        rating_mean: np.ndarray,
+    ) -> None:
         self.version = version
         self.ids = np.asarray(ids, np.int64)
         self.titles = list(titles)
@@ -67,9 +76,16 @@ class Catalogue:
         """npz bytes (no pickle): the arrays plus the titles as one UTF-8 blob with their byte lengths."""
         encoded = [title.encode() for title in self.titles]
         buffer = io.BytesIO()
-        np.savez(buffer, ids=self.ids, years=self.years, genres=self.genres, rating_count=self.rating_count,
-                 rating_mean=self.rating_mean, title_lengths=np.array([len(t) for t in encoded], np.int64),
-                 titles=np.frombuffer(b"".join(encoded), np.uint8))
+        np.savez(
+            buffer,
+            ids=self.ids,
+            years=self.years,
+            genres=self.genres,
+            rating_count=self.rating_count,
+            rating_mean=self.rating_mean,
+            title_lengths=np.array([len(t) for t in encoded], np.int64),
+            titles=np.frombuffer(b"".join(encoded), np.uint8),
+        )
         return buffer.getvalue()
 
     @classmethod
@@ -79,8 +95,16 @@ class Catalogue:
         blob = parts["titles"].tobytes()
         ends = np.cumsum(parts["title_lengths"])
         titles = [blob[end - length : end].decode() for end, length in zip(ends, parts["title_lengths"], strict=True)]
-        return cls(version, parts["ids"], titles, parts["years"], parts["genres"], genre_names, parts["rating_count"],
-                   parts["rating_mean"])
+        return cls(
+            version,
+            parts["ids"],
+            titles,
+            parts["years"],
+            parts["genres"],
+            genre_names,
+            parts["rating_count"],
+            parts["rating_mean"],
+        )
 
     def rows(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row, found) per id; row 0 where not found."""
@@ -92,8 +116,10 @@ class Catalogue:
     def summaries(self, item_ids: list[int] | np.ndarray) -> list[ItemSummary]:
         """One summary per id in order; an id not in the catalogue gets an empty title, no genres, no ratings."""
         rows, found = self.rows(np.asarray(item_ids, np.int64))
-        return [self._summary(int(row)) if hit else ItemSummary(int(i), "", None, [], 0, None)
-                for i, row, hit in zip(np.asarray(item_ids).tolist(), rows, found, strict=True)]
+        return [
+            self._summary(int(row)) if hit else ItemSummary(int(i), "", None, [], 0, None)
+            for i, row, hit in zip(np.asarray(item_ids).tolist(), rows, found, strict=True)
+        ]
 
     def summary(self, item_id: int) -> ItemSummary:
         """NotFound for an id the catalogue does not hold."""
@@ -106,8 +132,14 @@ class Catalogue:
         mean = float(self.rating_mean[row])
         year = int(self.years[row])
         names = [self.genre_names[g] for g in np.flatnonzero(self.genres[row])]
-        return ItemSummary(int(self.ids[row]), self.titles[row], year or None, names, int(self.rating_count[row]),
-                           None if np.isnan(mean) else round(mean, 4))
+        return ItemSummary(
+            int(self.ids[row]),
+            self.titles[row],
+            year or None,
+            names,
+            int(self.rating_count[row]),
+            None if np.isnan(mean) else round(mean, 4),
+        )
 
     def search(self, query: str, k: int) -> list[ItemSummary]:
         """Items whose folded title holds every word of the folded query, or is the query, best first: the whole

@@ -23,8 +23,11 @@ TMDB_URL = "https://www.themoviedb.org/movie/{}"
 
 
 def item_links(item_id: int, imdb_id: str | None, tmdb_id: str | None) -> ItemLinks:
-    return ItemLinks(MOVIELENS_URL.format(item_id), IMDB_URL.format(imdb_id) if imdb_id else None,
-                     TMDB_URL.format(tmdb_id) if tmdb_id else None)
+    return ItemLinks(
+        MOVIELENS_URL.format(item_id),
+        IMDB_URL.format(imdb_id) if imdb_id else None,
+        TMDB_URL.format(tmdb_id) if tmdb_id else None,
+    )
 
 
 class CatalogueCore:
@@ -68,10 +71,17 @@ class CatalogueCore:
         summaries = (await store.catalogue()).summaries([entry.item_id for entry in page])
         count, total, _, positives = history.counters.tolist()
         return UserRatings(
-            user_id=user_id, segment=history.segment, rating_count=int(count),
-            rating_mean=round(total / count, 4) if count else None, positive_count=int(positives),
+            user_id=user_id,
+            segment=history.segment,
+            rating_count=int(count),
+            rating_mean=round(total / count, 4) if count else None,
+            positive_count=int(positives),
             event_count=history.event_count,
-            ratings=[RatedItem(summary, entry.rating, entry.timestamp) for summary, entry in zip(summaries, page,
-                                                                                                  strict=True)],
-            total=len(history.entries), offset=offset, limit=limit,
+            ratings=[
+                RatedItem(summary, entry.rating, entry.timestamp)
+                for summary, entry in zip(summaries, page, strict=True)
+            ],
+            total=len(history.entries),
+            offset=offset,
+            limit=limit,
         )

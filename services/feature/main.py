@@ -35,24 +35,33 @@ async def build_store(settings: FeatureSettings, bundle: Bundle) -> FeatureStore
     if settings.backend == "memory":
         return MemoryFeatureStore(bundle)
     if not settings.redis_url:
-        raise ConfigError("configuration error: missing required environment variable WREN_REDIS_URL "
-                          "(WREN_BACKEND=redis)")
+        raise ConfigError(
+            "configuration error: missing required environment variable WREN_REDIS_URL (WREN_BACKEND=redis)"
+        )
     from services.feature.redis_store import RedisFeatureStore, RedisFeatureStoreConfig
 
-    return await RedisFeatureStore.connect(RedisFeatureStoreConfig(
-        url=settings.redis_url, prefix=settings.redis_prefix, timeout_ms=settings.redis_timeout_ms
-    ))
+    return await RedisFeatureStore.connect(
+        RedisFeatureStoreConfig(
+            url=settings.redis_url, prefix=settings.redis_prefix, timeout_ms=settings.redis_timeout_ms
+        )
+    )
 
 
 async def start(settings: FeatureSettings) -> tuple[GrpcService, FeatureCore, BundleWatcher]:
     bundle = Bundle(settings.artifacts, settings.user_state)
     store = await build_store(settings, bundle)
-    core = FeatureCore(store, UserKeyedCache("feature_user", settings.user_cache_size,
-                                             settings.user_cache_ttl_seconds), settings.max_items)
+    core = FeatureCore(
+        store,
+        UserKeyedCache("feature_user", settings.user_cache_size, settings.user_cache_ttl_seconds),
+        settings.max_items,
+    )
     service = await start_server(
         "feature",
-        [lambda server: feature_pb2_grpc.add_FeatureServiceServicer_to_server(
-            FeatureServicer(core, CatalogueCore(lambda: core.store)), server)],
+        [
+            lambda server: feature_pb2_grpc.add_FeatureServiceServicer_to_server(
+                FeatureServicer(core, CatalogueCore(lambda: core.store)), server
+            )
+        ],
         [SERVICE_NAME],
         host=settings.host,
         port=settings.port,

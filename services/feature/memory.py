@@ -86,5 +86,6 @@ class MemoryFeatureStore(FeatureStore):
         else:
             snapshot = self.users.history(row)
         entries = merge_history(*snapshot, self.user_events.get(user_id, ()))
-        return UserHistory(user_id, state.known or bool(entries), state.segment, state.counters.copy(), state.version,
-                           entries)
+        return UserHistory(
+            user_id, state.known or bool(entries), state.segment, state.counters.copy(), state.version, entries
+        )

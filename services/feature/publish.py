@@ -33,8 +33,10 @@ def publish_bundle(
     records = chain(
         ((keys.user(version, user_id), record) for user_id, record in encode_users(bundle.users, meta)),
         ((keys.history(version, user_id), record) for user_id, record in encode_histories(bundle.users)),
-        ((keys.item(version, item_id), record) for item_id, record in encode_items(
-            bundle.items, bundle.embeddings, meta)),
+        (
+            (keys.item(version, item_id), record)
+            for item_id, record in encode_items(bundle.items, bundle.embeddings, meta)
+        ),
         ((keys.extras(version, item_id), record) for item_id, record in encode_extras(bundle.items)),
         [(keys.catalogue(version), Catalogue.from_items(version, bundle.items, bundle.genres).to_bytes())],
     )

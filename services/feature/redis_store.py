@@ -52,26 +52,34 @@ local meta = false
 if live ~= ARGV[2] then meta = redis.call('GET', base .. ':meta') end
 """
 
-USER_SCRIPT = """
+USER_SCRIPT = (
+    """
 -- KEYS: live pointer, the user's real-time event list, the user's version counter.
 -- ARGV: key prefix, version whose meta the caller holds, user id, "1" to read the user's history record too.
 -- Returns {live, meta or nil (sent only when live differs from ARGV[2]), user record or nil,
 --          version counter or nil, {packed events, oldest first}, history record or nil};
 -- {nil} when nothing is published.
-""" + LIVE_VERSION_LUA + """local history = false
+"""
+    + LIVE_VERSION_LUA
+    + """local history = false
 if ARGV[4] == '1' then history = redis.call('GET', base .. ':h:' .. ARGV[3]) end
 return {live, meta, redis.call('GET', base .. ':u:' .. ARGV[3]), redis.call('GET', KEYS[3]),
         redis.call('LRANGE', KEYS[2], 0, -1), history}
 """
+)
 
-VERSIONED_SCRIPT = """
+VERSIONED_SCRIPT = (
+    """
 -- KEYS: live pointer. ARGV: key prefix, version the caller holds, key suffix, "1" to skip the value when live
 -- equals ARGV[2] (the caller has it already). Returns {live, meta or nil (sent only when live differs),
 -- the value of {prefix}:v:{live}:{suffix} or nil}; {nil} when nothing is published.
-""" + LIVE_VERSION_LUA + """local value = false
+"""
+    + LIVE_VERSION_LUA
+    + """local value = false
 if live ~= ARGV[2] or ARGV[4] ~= '1' then value = redis.call('GET', base .. ':' .. ARGV[3]) end
 return {live, meta, value}
 """
+)
 
 ITEMS_SCRIPT = """
 -- KEYS: live pointer. ARGV: key prefix, version the caller holds, m, item ids...
@@ -212,8 +220,17 @@ def item_batch(item_ids: np.ndarray, records: dict[int, ItemRecord | None], meta
         known[row] = True
         dense[row], genres[row], embedding[row], years[row] = record.dense, record.genres, record.embedding, record.year
         titles[row], genre_names[row] = record.title, record.genre_names
-    return ItemBatch(item_ids=item_ids, known=known, dense=dense, genres=genres, embedding=embedding, titles=titles,
-                     genre_names=genre_names, years=years, bundle_version=meta.version)
+    return ItemBatch(
+        item_ids=item_ids,
+        known=known,
+        dense=dense,
+        genres=genres,
+        embedding=embedding,
+        titles=titles,
+        genre_names=genre_names,
+        years=years,
+        bundle_version=meta.version,
+    )
 
 
 class RedisFeatureStore(FeatureStore):
@@ -290,11 +307,13 @@ class RedisFeatureStore(FeatureStore):
         record, history = reply[2], reply[5]
         rated = decode_user(record, user_id, view.meta).rated_ids if record else np.empty(0, np.int64)
         entries = merge_history(rated, *decode_history(history, len(rated)), events)
-        return UserHistory(user_id, state.known or bool(entries), state.segment, state.counters.copy(), state.version,
-                           entries)
+        return UserHistory(
+            user_id, state.known or bool(entries), state.segment, state.counters.copy(), state.version, entries
+        )
 
-    async def _read_user(self, user_id: int, with_history: bool) -> tuple[VersionView, UserState, ItemLookup,
-                                                                             list[Event], list]:
+    async def _read_user(
+        self, user_id: int, with_history: bool
+    ) -> tuple[VersionView, UserState, ItemLookup, list[Event], list]:
         """(version read, the user's state with events applied, item lookup, every recorded event, script reply)."""
         keys = [self.keys.live, self.keys.user_events(user_id), self.keys.user_version(user_id)]
         args = [self.config.prefix, self._live, user_id, "1" if with_history else "0"]
@@ -320,8 +339,10 @@ class RedisFeatureStore(FeatureStore):
         version = view.meta.version
         if version not in self._catalogues:
             if not reply[2]:
-                raise FailedPrecondition(f"feature bundle {version} was published without its catalogue; "
-                                         "publish it again with `wren publish`")
+                raise FailedPrecondition(
+                    f"feature bundle {version} was published without its catalogue; "
+                    "publish it again with `wren publish`"
+                )
             self._catalogues = {version: Catalogue.from_bytes(version, reply[2], view.meta.genres)}
         return self._catalogues[version]
 
@@ -334,8 +355,9 @@ class RedisFeatureStore(FeatureStore):
 
     async def _versioned(self, suffix: str, held: str) -> list:
         args = [self.config.prefix, held or self._live, suffix, "1" if held else "0"]
-        return await self.breaker.call("get_catalogue",
-                                       lambda: self._versioned_script(keys=[self.keys.live], args=args))
+        return await self.breaker.call(
+            "get_catalogue", lambda: self._versioned_script(keys=[self.keys.live], args=args)
+        )
 
     async def get_items(self, item_ids: np.ndarray) -> ItemBatch:
         item_ids = np.asarray(item_ids, np.int64)
@@ -411,4 +433,3 @@ class RedisFeatureStore(FeatureStore):
         record = None if raw is None else decode_item(raw, meta)
         self.item_cache.put((meta.version, item_id), record)
         return record
-

@@ -57,11 +57,13 @@ class FeatureServicer(feature_pb2_grpc.FeatureServiceServicer):
     async def GenreItems(  # noqa: N802
         self, request: catalogue_pb2.GenreItemsRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemList:
-        return item_list_to_proto(await self.catalogue.genre_items(
-            request.genre, request.sort or DEFAULT_SORT, request.k or DEFAULT_GENRE_K))
+        return item_list_to_proto(
+            await self.catalogue.genre_items(request.genre, request.sort or DEFAULT_SORT, request.k or DEFAULT_GENRE_K)
+        )
 
     async def GetUserRatings(  # noqa: N802
         self, request: catalogue_pb2.GetUserRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.UserRatings:
-        return user_ratings_to_proto(await self.catalogue.user_ratings(
-            request.user_id, request.offset, request.limit or DEFAULT_PAGE))
+        return user_ratings_to_proto(
+            await self.catalogue.user_ratings(request.user_id, request.offset, request.limit or DEFAULT_PAGE)
+        )

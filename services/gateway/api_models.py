@@ -141,9 +141,14 @@ def recommendations_body(result: Recommendations) -> RecommendationsBody:
         "user_id": result.user_id or None,
         "items": [
             RecommendedItemBody(
-                item_id=item.item_id, title=item.title, genres=item.genres, score=round(item.score, 6),
-                sources=item.sources, rank_score=None if item.rank_score is None else round(item.rank_score, 6),
-                recall_score=round(item.recall_score, 6), cached=item.cached,
+                item_id=item.item_id,
+                title=item.title,
+                genres=item.genres,
+                score=round(item.score, 6),
+                sources=item.sources,
+                rank_score=None if item.rank_score is None else round(item.rank_score, 6),
+                recall_score=round(item.recall_score, 6),
+                cached=item.cached,
             )
             for item in result.items
         ],
@@ -162,8 +167,10 @@ def summary_body(summary: catalogue_pb2.ItemSummary) -> ItemSummaryBody:
 
 def _summary_fields(summary: catalogue_pb2.ItemSummary) -> dict:
     return {
-        "item_id": summary.item_id, "title": summary.title,
-        "year": summary.year if summary.HasField("year") else None, "genres": list(summary.genres),
+        "item_id": summary.item_id,
+        "title": summary.title,
+        "year": summary.year if summary.HasField("year") else None,
+        "genres": list(summary.genres),
         "rating_count": summary.rating_count,
         "rating_mean": summary.rating_mean if summary.HasField("rating_mean") else None,
     }
@@ -171,11 +178,17 @@ def _summary_fields(summary: catalogue_pb2.ItemSummary) -> dict:
 
 def item_body(details: catalogue_pb2.ItemDetails) -> ItemBody:
     links = details.links
-    return ItemBody(item=ItemDetailsBody(
-        **_summary_fields(details.summary), tags=list(details.tags),
-        links=ItemLinksBody(movielens=links.movielens, imdb=links.imdb if links.HasField("imdb") else None,
-                            tmdb=links.tmdb if links.HasField("tmdb") else None),
-    ))
+    return ItemBody(
+        item=ItemDetailsBody(
+            **_summary_fields(details.summary),
+            tags=list(details.tags),
+            links=ItemLinksBody(
+                movielens=links.movielens,
+                imdb=links.imdb if links.HasField("imdb") else None,
+                tmdb=links.tmdb if links.HasField("tmdb") else None,
+            ),
+        )
+    )
 
 
 def search_body(items: catalogue_pb2.ItemList) -> SearchBody:
@@ -193,12 +206,23 @@ def genre_items_body(items: catalogue_pb2.ItemList) -> GenreItemsBody:
 def user_body(user: catalogue_pb2.UserRatings) -> UserBody:
     counters = user.counters
     return UserBody(
-        user_id=user.user_id, segment=user.segment,
+        user_id=user.user_id,
+        segment=user.segment,
         counters=UserCountersBody(
-            rating_count=counters.rating_count, positive_count=counters.positive_count,
+            rating_count=counters.rating_count,
+            positive_count=counters.positive_count,
             event_count=counters.event_count,
-            rating_mean=counters.rating_mean if counters.HasField("rating_mean") else None),
-        ratings=[RatedItemBody(item=summary_body(rated.item), timestamp=rated.timestamp,
-                               rating=rated.rating if rated.HasField("rating") else None) for rated in user.ratings],
-        total=user.total, offset=user.offset, limit=user.limit,
+            rating_mean=counters.rating_mean if counters.HasField("rating_mean") else None,
+        ),
+        ratings=[
+            RatedItemBody(
+                item=summary_body(rated.item),
+                timestamp=rated.timestamp,
+                rating=rated.rating if rated.HasField("rating") else None,
+            )
+            for rated in user.ratings
+        ],
+        total=user.total,
+        offset=user.offset,
+        limit=user.limit,
     )

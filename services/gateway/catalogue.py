@@ -45,20 +45,21 @@ class CatalogueApi:
     async def search(self, query: str, k: int, timeout: float | None = None) -> catalogue_pb2.ItemList:
         query = check_query(query)
         check_k(k, MAX_LIST)
-        return await self._call("SearchItems", catalogue_pb2.SearchItemsRequest(query=query, k=k), CATALOGUE_KEY,
-                                timeout)
+        return await self._call(
+            "SearchItems", catalogue_pb2.SearchItemsRequest(query=query, k=k), CATALOGUE_KEY, timeout
+        )
 
     async def genres(self, timeout: float | None = None) -> catalogue_pb2.GenreList:
         return await self._call("ListGenres", catalogue_pb2.ListGenresRequest(), CATALOGUE_KEY, timeout)
 
-    async def genre_items(self, genre: str, sort: str, k: int,
-                          timeout: float | None = None) -> catalogue_pb2.ItemList:
+    async def genre_items(self, genre: str, sort: str, k: int, timeout: float | None = None) -> catalogue_pb2.ItemList:
         genre, sort, k = check_genre(genre), check_sort(sort), check_k(k, MAX_LIST)
         request = catalogue_pb2.GenreItemsRequest(genre=genre, sort=sort, k=k)
         return await self._call("GenreItems", request, CATALOGUE_KEY, timeout)
 
-    async def user(self, user_id: int, offset: int, limit: int,
-                   timeout: float | None = None) -> catalogue_pb2.UserRatings:
+    async def user(
+        self, user_id: int, offset: int, limit: int, timeout: float | None = None
+    ) -> catalogue_pb2.UserRatings:
         check_id(user_id, "user_id")
         check_offset(offset)
         check_k(limit, MAX_LIST, "limit")
@@ -67,8 +68,13 @@ class CatalogueApi:
 
     async def _call(self, method: str, request: Any, key: str, timeout: float | None) -> Any:
         try:
-            routed = await self.feature.call(method, request, key, deadline_after(self.config.budget_seconds, timeout),
-                                             attempt_timeout=self.config.attempt_seconds)
+            routed = await self.feature.call(
+                method,
+                request,
+                key,
+                deadline_after(self.config.budget_seconds, timeout),
+                attempt_timeout=self.config.attempt_seconds,
+            )
         except UpstreamError as error:
             raise_client_errors(error)
             raise Unavailable(f"the catalogue is unavailable: {error.message}") from None

@@ -64,14 +64,14 @@ class DnsSource(ReplicaSource):
 
 
 def parse_replicas(spec: str) -> ReplicaSource:
-    """"h1:p1,h2:p2" → StaticSource; "dns:///name:port" → DnsSource. Raises ValueError naming the problem."""
+    """ "h1:p1,h2:p2" → StaticSource; "dns:///name:port" → DnsSource. Raises ValueError naming the problem."""
     text = spec.strip()
     if not text:
         raise ValueError("empty replica spec: give 'host:port[,host:port...]' or 'dns:///name:port'")
     if text.startswith("dns:"):
         if not text.startswith(DNS_PREFIX):
             raise ValueError(f"unsupported DNS spec {spec!r}: use 'dns:///name:port' (no authority)")
-        target = text[len(DNS_PREFIX):]
+        target = text[len(DNS_PREFIX) :]
         if "," in target:
             raise ValueError(f"a DNS spec names one host, got {spec!r}")
         host, port = split_host_port(target, spec)
@@ -87,7 +87,7 @@ def parse_replicas(spec: str) -> ReplicaSource:
 
 
 def split_host_port(text: str, spec: str) -> tuple[str, int]:
-    """"host:port" or "[v6]:port" → (host, port); raises ValueError mentioning `spec` when malformed."""
+    """ "host:port" or "[v6]:port" → (host, port); raises ValueError mentioning `spec` when malformed."""
     if text.startswith("["):
         host, bracket, rest = text[1:].partition("]")
         if not bracket or not rest.startswith(":"):
@@ -118,8 +118,9 @@ class Discovery(PeriodicTask):
     better than none, and ejection/health checks deal with the ones that are really gone.
     """
 
-    def __init__(self, source: ReplicaSource, ring: ReplicaRing, *, interval: float = 10.0,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self, source: ReplicaSource, ring: ReplicaRing, *, interval: float = 10.0, timeout: float = 5.0
+    ) -> None:
         super().__init__(interval)
         self.source = source
         self.ring = ring
@@ -135,8 +136,13 @@ class Discovery(PeriodicTask):
             self.failures += 1
             log.warning(
                 "replica resolution failed; keeping the last good set",
-                extra={"tier": self.ring.tier, "source": self.source.spec, "error": repr(error),
-                       "failures": self.failures, "kept": sorted(self.ring.members)},
+                extra={
+                    "tier": self.ring.tier,
+                    "source": self.source.spec,
+                    "error": repr(error),
+                    "failures": self.failures,
+                    "kept": sorted(self.ring.members),
+                },
             )
             return False
         self.failures = 0

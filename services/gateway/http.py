@@ -104,8 +104,9 @@ def parse_event(payload: object) -> common_pb2.Event:
 
 
 class GatewayHttp:
-    def __init__(self, recommender: Recommender, catalogue: CatalogueApi, is_ready: Callable[[], bool],
-                 in_flight: InFlight) -> None:
+    def __init__(
+        self, recommender: Recommender, catalogue: CatalogueApi, is_ready: Callable[[], bool], in_flight: InFlight
+    ) -> None:
         self.recommender = recommender
         self.catalogue = catalogue
         self.is_ready = is_ready
@@ -124,8 +125,9 @@ class GatewayHttp:
 
         async def serve(request: web.Request) -> web.StreamResponse:
             result = await handler(request, parse_params(route, request))
-            return result if isinstance(result, web.StreamResponse) else web.json_response(
-                result.model_dump(mode="json"))
+            return (
+                result if isinstance(result, web.StreamResponse) else web.json_response(result.model_dump(mode="json"))
+            )
 
         return serve
 
@@ -145,12 +147,14 @@ class GatewayHttp:
             response = error_response(404, "NOT_FOUND", f"no such path: {request.path}")
         except web.HTTPMethodNotAllowed as error:
             allowed = ", ".join(sorted(error.allowed_methods))
-            response = error_response(405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.path}; "
-                                                            f"allowed: {allowed}")
+            response = error_response(
+                405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+            )
             response.headers["Allow"] = allowed
         except web.HTTPException as error:
-            response = error_response(error.status, "INVALID_ARGUMENT" if error.status < 500 else "INTERNAL",
-                                      error.reason or "")
+            response = error_response(
+                error.status, "INVALID_ARGUMENT" if error.status < 500 else "INTERNAL", error.reason or ""
+            )
         except Exception:
             log.exception("unhandled error in %s", request.path)
             response = error_response(500, "INTERNAL", "internal error")

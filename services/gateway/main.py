@@ -107,9 +107,13 @@ class Gateway:
 
 async def _tier(name: str, spec: str, settings: GatewaySettings) -> Tier:
     service_name, stub = TIER_SERVICES[name]
-    ring = ReplicaRing(name, [], ejection_threshold=settings.ejection_threshold,
-                       base_ejection_seconds=settings.base_ejection_seconds,
-                       max_ejected_fraction=settings.max_ejected_fraction)
+    ring = ReplicaRing(
+        name,
+        [],
+        ejection_threshold=settings.ejection_threshold,
+        base_ejection_seconds=settings.base_ejection_seconds,
+        max_ejected_fraction=settings.max_ejected_fraction,
+    )
     client = TierClient(name, ring, stub, attempt_timeout_seconds=getattr(settings, f"{name}_timeout_ms") / 1000)
     discovery = Discovery(parse_replicas(spec), ring, interval=settings.discovery_seconds)
     await discovery.refresh()
@@ -121,20 +125,35 @@ async def start(settings: GatewaySettings) -> Gateway:
     bundle = Bundle(settings.artifacts, settings.user_state)
     tiers = {name: await _tier(name, getattr(settings, f"{name}_replicas"), settings) for name in TIER_SERVICES}
     recommender = Recommender(
-        tiers["feature"].client, tiers["recall"].client, tiers["ranking"].client,
+        tiers["feature"].client,
+        tiers["recall"].client,
+        tiers["ranking"].client,
         FallbackCatalog(bundle),
         UserKeyedCache("gateway_results", settings.results_cache_size, settings.results_cache_ttl_seconds),
         MeteredCache("gateway_coldstart", 1_000, settings.coldstart_cache_ttl_seconds),
-        RecommenderConfig(candidates=settings.candidates, budget_seconds=settings.budget_ms / 1000,
-                          max_genre_share=settings.max_genre_share),
+        RecommenderConfig(
+            candidates=settings.candidates,
+            budget_seconds=settings.budget_ms / 1000,
+            max_genre_share=settings.max_genre_share,
+        ),
     )
-    catalogue = CatalogueApi(tiers["feature"].client, CatalogueConfig(
-        budget_seconds=settings.catalogue_budget_ms / 1000, attempt_seconds=settings.catalogue_timeout_ms / 1000))
+    catalogue = CatalogueApi(
+        tiers["feature"].client,
+        CatalogueConfig(
+            budget_seconds=settings.catalogue_budget_ms / 1000, attempt_seconds=settings.catalogue_timeout_ms / 1000
+        ),
+    )
     service = await start_server(
         "gateway",
-        [lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
-            GatewayServicer(recommender, catalogue), server)],
-        [SERVICE_NAME], host=settings.host, port=settings.port, capacity=settings.capacity,
+        [
+            lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
+                GatewayServicer(recommender, catalogue), server
+            )
+        ],
+        [SERVICE_NAME],
+        host=settings.host,
+        port=settings.port,
+        capacity=settings.capacity,
     )
     gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
     if settings.redis_url:
@@ -154,8 +173,9 @@ async def start(settings: GatewaySettings) -> Gateway:
         BUNDLE_INFO.remove("gateway", gateway.watcher.version if gateway.watcher else bundle.version)
         BUNDLE_INFO.labels("gateway", new.version).set(1)
 
-    gateway.watcher = BundleWatcher(settings.artifacts, bundle.version, switch, "gateway", settings.reload_seconds,
-                                    settings.user_state)
+    gateway.watcher = BundleWatcher(
+        settings.artifacts, bundle.version, switch, "gateway", settings.reload_seconds, settings.user_state
+    )
     gateway.watcher.start()
     await service.mark_ready()
     log.info("gateway listening", extra={"grpc_port": service.port, "http_port": gateway.http_port})

@@ -126,11 +126,13 @@ class Recommender:
             DEGRADED.labels(reason).inc()
         return result
 
-    async def _user(self, user_id: int, key: str, deadline: float, reasons: list[str],
-                    served: dict[str, str]) -> common_pb2.UserFeatures:
+    async def _user(
+        self, user_id: int, key: str, deadline: float, reasons: list[str], served: dict[str, str]
+    ) -> common_pb2.UserFeatures:
         try:
-            routed = await self.feature.call("GetUserFeatures", feature_pb2.GetUserFeaturesRequest(user_id=user_id),
-                                             key, deadline)
+            routed = await self.feature.call(
+                "GetUserFeatures", feature_pb2.GetUserFeaturesRequest(user_id=user_id), key, deadline
+            )
         except UpstreamError as error:
             raise_client_errors(error)
             reasons.append("features_unavailable")
@@ -140,33 +142,41 @@ class Recommender:
         served["feature"] = routed.replica
         return routed.response
 
-    async def _candidates(self, user: common_pb2.UserFeatures, key: str, deadline: float, reasons: list[str],
-                          served: dict[str, str]) -> tuple[np.ndarray, np.ndarray, list[list[str]], np.ndarray]:
+    async def _candidates(
+        self, user: common_pb2.UserFeatures, key: str, deadline: float, reasons: list[str], served: dict[str, str]
+    ) -> tuple[np.ndarray, np.ndarray, list[list[str]], np.ndarray]:
         try:
-            routed = await self.recall.call("Recall", recall_pb2.RecallRequest(user=user, k=self.config.candidates),
-                                            key, deadline)
+            routed = await self.recall.call(
+                "Recall", recall_pb2.RecallRequest(user=user, k=self.config.candidates), key, deadline
+            )
         except UpstreamError as error:
             raise_client_errors(error)
             reasons.append("recall_unavailable")
-            ids = self.fallback.popular_for(user.segment, self._seen(user.user_id, user.rated_items),
-                                            self.config.candidates)
+            ids = self.fallback.popular_for(
+                user.segment, self._seen(user.user_id, user.rated_items), self.config.candidates
+            )
             scores = (1.0 / (1.0 + np.arange(len(ids)))).astype(np.float32)
             return ids, scores, [["fallback_popular"]] * len(ids), self.fallback.recall_features(len(ids))
         served["recall"] = routed.replica
         reply = routed.response
         channels = list(reply.channels)
         sources = [[name for bit, name in enumerate(channels) if mask >> bit & 1] for mask in reply.source_masks]
-        features = matrix_from_proto(reply.recall_features, "recall_features") if reply.HasField(
-            "recall_features") else self.fallback.recall_features(len(reply.item_ids), "")
+        features = (
+            matrix_from_proto(reply.recall_features, "recall_features")
+            if reply.HasField("recall_features")
+            else self.fallback.recall_features(len(reply.item_ids), "")
+        )
         return np.asarray(reply.item_ids, np.int64), np.asarray(reply.scores, np.float32), sources, features
 
-    async def _item_features(self, ids: np.ndarray, key: str, deadline: float, reasons: list[str],
-                             served: dict[str, str]) -> common_pb2.ItemFeatureBatch | None:
+    async def _item_features(
+        self, ids: np.ndarray, key: str, deadline: float, reasons: list[str], served: dict[str, str]
+    ) -> common_pb2.ItemFeatureBatch | None:
         if len(ids) == 0:
             return None
         try:
-            routed = await self.feature.call("GetItemFeatures",
-                                             feature_pb2.GetItemFeaturesRequest(item_ids=ids.tolist()), key, deadline)
+            routed = await self.feature.call(
+                "GetItemFeatures", feature_pb2.GetItemFeaturesRequest(item_ids=ids.tolist()), key, deadline
+            )
         except UpstreamError as error:
             raise_client_errors(error)
             reasons.append("item_features_unavailable")
@@ -174,9 +184,16 @@ class Recommender:
         served.setdefault("feature", routed.replica)
         return routed.response
 
-    async def _rank(self, user: common_pb2.UserFeatures, items: common_pb2.ItemFeatureBatch, features: np.ndarray,
-                    key: str, deadline: float, reasons: list[str],
-                    served: dict[str, str]) -> ranking_pb2.RankResponse | None:
+    async def _rank(
+        self,
+        user: common_pb2.UserFeatures,
+        items: common_pb2.ItemFeatureBatch,
+        features: np.ndarray,
+        key: str,
+        deadline: float,
+        reasons: list[str],
+        served: dict[str, str],
+    ) -> ranking_pb2.RankResponse | None:
         request = ranking_pb2.RankRequest(user=user, items=items, recall_features=matrix_to_proto(features))
         try:
             routed = await self.ranking.call("Rank", request, key, deadline - self.config.ranking_reserve_seconds)
@@ -187,10 +204,18 @@ class Recommender:
         self.model_version = routed.response.model_version or self.model_version
         return routed.response
 
-    def _assemble(self, user: common_pb2.UserFeatures, k: int, ids: np.ndarray, recall_scores: np.ndarray,
-                  sources: list[list[str]], items: common_pb2.ItemFeatureBatch | None,
-                  rank: ranking_pb2.RankResponse | None, reasons: list[str],
-                  served: dict[str, str]) -> Recommendations:
+    def _assemble(
+        self,
+        user: common_pb2.UserFeatures,
+        k: int,
+        ids: np.ndarray,
+        recall_scores: np.ndarray,
+        sources: list[list[str]],
+        items: common_pb2.ItemFeatureBatch | None,
+        rank: ranking_pb2.RankResponse | None,
+        reasons: list[str],
+        served: dict[str, str],
+    ) -> Recommendations:
         rank_scores = np.asarray(rank.scores, np.float32) if rank is not None else None
         final = rank_scores if rank_scores is not None else recall_scores
         keep = unseen(ids, self._seen(user.user_id, user.rated_items))
@@ -201,8 +226,12 @@ class Recommender:
             user_id=user.user_id,
             items=[
                 RecommendedItem(
-                    item_id=int(ids[i]), title=titles[i], genres=genres[i], score=float(final[i]),
-                    sources=sources[i], rank_score=float(rank_scores[i]) if rank_scores is not None else None,
+                    item_id=int(ids[i]),
+                    title=titles[i],
+                    genres=genres[i],
+                    score=float(final[i]),
+                    sources=sources[i],
+                    rank_score=float(rank_scores[i]) if rank_scores is not None else None,
                     recall_score=float(recall_scores[i]),
                 )
                 for i in chosen
@@ -229,8 +258,9 @@ class Recommender:
         reasons: list[str] = []
         served: dict[str, str] = {}
         try:
-            routed = await self.recall.call("SimilarItems", recall_pb2.SimilarItemsRequest(item_id=item_id, k=k),
-                                            key, deadline)
+            routed = await self.recall.call(
+                "SimilarItems", recall_pb2.SimilarItemsRequest(item_id=item_id, k=k), key, deadline
+            )
             served["recall"] = routed.replica
             ids = np.asarray(routed.response.item_ids, np.int64)
             scores = np.asarray(routed.response.scores, np.float32)
@@ -250,8 +280,10 @@ class Recommender:
         return Recommendations(
             user_id=0,
             item_id=item_id,
-            items=[RecommendedItem(int(ids[i]), titles[i], genres[i], float(scores[i]), sources[i], None,
-                                   float(scores[i])) for i in range(len(ids))],
+            items=[
+                RecommendedItem(int(ids[i]), titles[i], genres[i], float(scores[i]), sources[i], None, float(scores[i]))
+                for i in range(len(ids))
+            ],
             degraded=bool(reasons),
             degraded_reason=",".join(reasons),
             served_by=served,

@@ -21,8 +21,9 @@ def recommendations_proto(result: Recommendations) -> gateway_pb2.RecommendRespo
     )
     response.served_by.update(result.served_by)
     for item in result.items:
-        entry = response.items.add(item_id=item.item_id, title=item.title, score=item.score,
-                                   recall_score=item.recall_score, cached=item.cached)
+        entry = response.items.add(
+            item_id=item.item_id, title=item.title, score=item.score, recall_score=item.recall_score, cached=item.cached
+        )
         entry.genres.extend(item.genres)
         entry.sources.extend(item.sources)
         if item.rank_score is not None:
@@ -46,8 +47,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def SimilarItems(  # noqa: N802
         self, request: gateway_pb2.GatewaySimilarItemsRequest, context: aio.ServicerContext
     ) -> gateway_pb2.RecommendResponse:
-        return recommendations_proto(await self.recommender.similar(request.item_id, request.k or DEFAULT_K,
-                                                                    context.time_remaining()))
+        return recommendations_proto(
+            await self.recommender.similar(request.item_id, request.k or DEFAULT_K, context.time_remaining())
+        )
 
     async def RecordEvent(  # noqa: N802
         self, request: common_pb2.Event, context: aio.ServicerContext
@@ -73,11 +75,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GenreItems(  # noqa: N802
         self, request: catalogue_pb2.GenreItemsRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemList:
-        return await self.catalogue.genre_items(request.genre, request.sort or DEFAULT_SORT,
-                                                request.k or DEFAULT_GENRE_K, context.time_remaining())
+        return await self.catalogue.genre_items(
+            request.genre, request.sort or DEFAULT_SORT, request.k or DEFAULT_GENRE_K, context.time_remaining()
+        )
 
     async def GetUser(  # noqa: N802
         self, request: catalogue_pb2.GetUserRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.UserRatings:
-        return await self.catalogue.user(request.user_id, request.offset, request.limit or DEFAULT_PAGE,
-                                         context.time_remaining())
+        return await self.catalogue.user(
+            request.user_id, request.offset, request.limit or DEFAULT_PAGE, context.time_remaining()
+        )

@@ -20,8 +20,9 @@ from services.gateway.ring import ReplicaRing
 log = logging.getLogger(__name__)
 
 # Statuses that say "this replica, now" rather than "this request": try the next replica.
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                       grpc.StatusCode.RESOURCE_EXHAUSTED})
+RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
 # An attempt cut short by the caller's deadline still counts against the replica if it got at least this
 # share of attempt_timeout (so a hung replica gets ejected even when budgets are tight, while a sliver of
 # leftover budget does not punish a healthy one).
@@ -77,7 +78,13 @@ class TierClient:
         ring.add_listener(self._on_membership)
 
     async def call(
-        self, method: str, request: Any, key: str, deadline: float, *, metadata: Metadata | None = None,
+        self,
+        method: str,
+        request: Any,
+        key: str,
+        deadline: float,
+        *,
+        metadata: Metadata | None = None,
         attempt_timeout: float | None = None,
     ) -> Routed:
         """Calls `method` on the first replica of `ring.order(key)` that answers, before `deadline`.
@@ -90,13 +97,20 @@ class TierClient:
         """
         started = time.perf_counter()
         try:
-            return await self._call(method, request, key, deadline, tuple(metadata) if metadata else None,
-                                    attempt_timeout or self.attempt_timeout)
+            return await self._call(
+                method,
+                request,
+                key,
+                deadline,
+                tuple(metadata) if metadata else None,
+                attempt_timeout or self.attempt_timeout,
+            )
         finally:
             UPSTREAM_LATENCY.labels(self.tier).observe(time.perf_counter() - started)
 
-    async def _call(self, method: str, request: Any, key: str, deadline: float, metadata: Metadata | None,
-                    attempt_timeout: float) -> Routed:
+    async def _call(
+        self, method: str, request: Any, key: str, deadline: float, metadata: Metadata | None, attempt_timeout: float
+    ) -> Routed:
         order = self.ring.order(key)
         if not order:
             raise UpstreamError(self.tier, "UNAVAILABLE", "no replicas known")
@@ -121,11 +135,14 @@ class TierClient:
                 if not cut_short or timeout >= FAIR_ATTEMPT_SHARE * attempt_timeout:
                     self.ring.record_failure(address)
                 if cut_short:  # the caller's deadline, not the attempt's, ran out: nothing left to fail over
-                    raise UpstreamError(self.tier, "DEADLINE_EXCEEDED",
-                                        f"deadline exceeded waiting for {address}") from None
+                    raise UpstreamError(
+                        self.tier, "DEADLINE_EXCEEDED", f"deadline exceeded waiting for {address}"
+                    ) from None
                 failures.append(f"{address} {code.name}: {details}")
-                log.info("upstream attempt failed; failing over",
-                         extra={"tier": self.tier, "replica": address, "code": code.name, "attempt": attempt})
+                log.info(
+                    "upstream attempt failed; failing over",
+                    extra={"tier": self.tier, "replica": address, "code": code.name, "attempt": attempt},
+                )
                 continue
             UPSTREAM_REQUESTS.labels(self.tier, address, "OK").inc()
             self.ring.record_success(address)

@@ -25,8 +25,10 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 # Same-origin only: no CDN, no inline script or style; the app works with no network.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                           "form-action 'self'; frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 COMMON_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -56,8 +58,11 @@ class Asset:
 def load_assets(root: Path) -> dict[str, Asset]:
     """Every file under `root`/static with a known type, keyed by its path below static/ ("views/home.js")."""
     static = root / "static"
-    return {path.relative_to(static).as_posix(): Asset.load(path)
-            for path in sorted(static.rglob("*")) if path.is_file() and path.suffix in CONTENT_TYPES}
+    return {
+        path.relative_to(static).as_posix(): Asset.load(path)
+        for path in sorted(static.rglob("*"))
+        if path.is_file() and path.suffix in CONTENT_TYPES
+    }
 
 
 def _fixed(asset: Asset) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -76,9 +76,14 @@ def parse_entry(entry_id: str, fields: dict[str, str] | None) -> StreamEvent:
         raise PoisonEvent("entry has no fields (deleted from the stream)")
     try:
         rating = fields.get("rating", "")
-        event = Event(user_id=int(fields["user"]), item_id=int(fields["item"]), type=fields["type"],
-                      rating=float(rating) if rating else None, timestamp=int(fields["ts"]),
-                      event_id=fields.get("id", ""))
+        event = Event(
+            user_id=int(fields["user"]),
+            item_id=int(fields["item"]),
+            type=fields["type"],
+            rating=float(rating) if rating else None,
+            timestamp=int(fields["ts"]),
+            event_id=fields.get("id", ""),
+        )
         validate_event(event)
     except KeyError as missing:
         raise PoisonEvent(f"field {missing} is missing") from None
@@ -115,9 +120,19 @@ class Applier:
     def _args(self, item: StreamEvent) -> list[object]:
         event, keys = item.event, self.keys
         rating = "" if event.rating is None else repr(float(event.rating))
-        return [keys.applied(item.key), keys.item(event.item_id), keys.user(event.user_id), keys.trending,
-                self.config.dedup_seconds, event.item_id, event.type, rating, int(self.positive(event)),
-                repr(self.decay.term(event.timestamp)), event.timestamp]
+        return [
+            keys.applied(item.key),
+            keys.item(event.item_id),
+            keys.user(event.user_id),
+            keys.trending,
+            self.config.dedup_seconds,
+            event.item_id,
+            event.type,
+            rating,
+            int(self.positive(event)),
+            repr(self.decay.term(event.timestamp)),
+            event.timestamp,
+        ]
 
     async def apply(self, events: list[StreamEvent]) -> list[bool | Exception]:
         """Per event: True applied now, False applied before, or the Redis error that stopped it. Applying is

@@ -52,8 +52,15 @@ class NearlineConsumer:
     event log) made exactly-once in effect by the Applier's idempotency marks. Entries that can never be
     applied go to the dead-letter stream with the reason and are acknowledged."""
 
-    def __init__(self, client: aioredis.Redis, keys: NearlineKeys, applier: Applier, event_log: EventLog | None,
-                 config: ConsumerConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: NearlineKeys,
+        applier: Applier,
+        event_log: EventLog | None,
+        config: ConsumerConfig,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.applier = applier
@@ -80,16 +87,23 @@ class NearlineConsumer:
         return await self.handle(await self._read_group(">", self.config.block_ms))
 
     async def _read_group(self, start: str, block: int | None) -> list[Entry]:
-        reply = await self.client.xreadgroup(self.keys.group, self.config.consumer, {self.keys.stream: start},
-                                             count=self.config.batch, block=block)
+        reply = await self.client.xreadgroup(
+            self.keys.group, self.config.consumer, {self.keys.stream: start}, count=self.config.batch, block=block
+        )
         return reply[0][1] if reply else []
 
     async def claim(self) -> int:
         """Takes over entries other consumers left pending for claim_idle_ms and handles them."""
         handled, cursor = 0, "0-0"
         while True:
-            reply = await self.client.xautoclaim(self.keys.stream, self.keys.group, self.config.consumer,
-                                                 self.config.claim_idle_ms, start_id=cursor, count=self.config.batch)
+            reply = await self.client.xautoclaim(
+                self.keys.stream,
+                self.keys.group,
+                self.config.consumer,
+                self.config.claim_idle_ms,
+                start_id=cursor,
+                count=self.config.batch,
+            )
             cursor, entries = reply[0], reply[1]
             if entries:
                 NEARLINE_CLAIMED.inc(len(entries))
@@ -122,8 +136,12 @@ class NearlineConsumer:
                     NEARLINE_FRESHNESS.observe(max(now - item.enqueued_seconds, 0.0))
         async with self.client.pipeline(transaction=True) as pipe:
             for entry_id, fields, reason in dead:
-                pipe.xadd(self.keys.dead_letters, {**fields, "entry": entry_id, "reason": reason},
-                          maxlen=self.config.dead_letters_maxlen, approximate=True)
+                pipe.xadd(
+                    self.keys.dead_letters,
+                    {**fields, "entry": entry_id, "reason": reason},
+                    maxlen=self.config.dead_letters_maxlen,
+                    approximate=True,
+                )
             pipe.xack(self.keys.stream, self.keys.group, *[entry_id for entry_id, _ in entries])
             await pipe.execute()
         for _, _, reason in dead:

@@ -18,8 +18,15 @@ LOG_SUFFIX = ".jsonl"
 def event_line(item: StreamEvent) -> str:
     """One event as a log line (`pipeline.events` reads these): its idempotency key, ids, type, rating, time."""
     event = item.event
-    record = {"event_id": item.key, "user_id": event.user_id, "item_id": event.item_id, "type": event.type,
-              "rating": event.rating, "timestamp": event.timestamp, "stream_id": item.entry_id}
+    record = {
+        "event_id": item.key,
+        "user_id": event.user_id,
+        "item_id": event.item_id,
+        "type": event.type,
+        "rating": event.rating,
+        "timestamp": event.timestamp,
+        "stream_id": item.entry_id,
+    }
     return json.dumps(record, separators=(",", ":")) + "\n"
 
 
@@ -30,8 +37,14 @@ class EventLog:
     (the event was not acknowledged, so it is delivered, and logged, again). Redeliveries make an event
     appear twice, under one event_id; readers keep the first."""
 
-    def __init__(self, directory: str | Path, writer: str, max_bytes: int = 64 * 1024 * 1024,
-                 max_seconds: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        writer: str,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.directory = Path(directory)
         self.writer = writer
         self.max_bytes = max_bytes
@@ -67,8 +80,9 @@ class EventLog:
             self._file = None
 
     def _rotate_if_due(self) -> None:
-        if self._file is not None and (self._written >= self.max_bytes
-                                       or self.clock() - self._opened >= self.max_seconds):
+        if self._file is not None and (
+            self._written >= self.max_bytes or self.clock() - self._opened >= self.max_seconds
+        ):
             self.close()
 
     def _open(self) -> IO[str]:

@@ -45,8 +45,9 @@ class NearlineSettings(ServiceSettings):
 class Nearline:
     """The running tier: its health server, Redis client, consumer task and event log."""
 
-    def __init__(self, service: GrpcService, client: aioredis.Redis, consumer: NearlineConsumer,
-                 event_log: EventLog | None) -> None:
+    def __init__(
+        self, service: GrpcService, client: aioredis.Redis, consumer: NearlineConsumer, event_log: EventLog | None
+    ) -> None:
         self.service = service
         self.client = client
         self.consumer = consumer
@@ -69,19 +70,41 @@ async def start(settings: NearlineSettings) -> Nearline:
     if not settings.redis_url:
         raise ConfigError("configuration error: missing required environment variable WREN_REDIS_URL")
     name = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                     socket_timeout=settings.redis_timeout_ms / 1000,
-                                     socket_connect_timeout=settings.redis_timeout_ms / 1000)
+    client = aioredis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_ms / 1000,
+        socket_connect_timeout=settings.redis_timeout_ms / 1000,
+    )
     keys = NearlineKeys(settings.redis_prefix, settings.group)
-    applier = Applier(client, keys, ApplyConfig(settings.positive_threshold, settings.trending_half_life_seconds,
-                                                settings.dedup_seconds))
-    event_log = EventLog(settings.event_log_dir, name, int(settings.event_log_max_mb * 1024 * 1024),
-                         settings.event_log_max_seconds) if settings.event_log_dir else None
-    consumer = NearlineConsumer(client, keys, applier, event_log, ConsumerConfig(
-        consumer=name, batch=settings.batch, block_ms=settings.block_ms, claim_idle_ms=settings.claim_idle_ms,
-        claim_every_seconds=settings.claim_every_seconds))
-    service = await start_server("nearline", [], [SERVICE_NAME], host=settings.host, port=settings.port,
-                                 capacity=settings.capacity)
+    applier = Applier(
+        client,
+        keys,
+        ApplyConfig(settings.positive_threshold, settings.trending_half_life_seconds, settings.dedup_seconds),
+    )
+    event_log = (
+        EventLog(
+            settings.event_log_dir, name, int(settings.event_log_max_mb * 1024 * 1024), settings.event_log_max_seconds
+        )
+        if settings.event_log_dir
+        else None
+    )
+    consumer = NearlineConsumer(
+        client,
+        keys,
+        applier,
+        event_log,
+        ConsumerConfig(
+            consumer=name,
+            batch=settings.batch,
+            block_ms=settings.block_ms,
+            claim_idle_ms=settings.claim_idle_ms,
+            claim_every_seconds=settings.claim_every_seconds,
+        ),
+    )
+    service = await start_server(
+        "nearline", [], [SERVICE_NAME], host=settings.host, port=settings.port, capacity=settings.capacity
+    )
     await consumer.ensure_group()
     await client.set(keys.half_life, repr(settings.trending_half_life_seconds))
     nearline = Nearline(service, client, consumer, event_log)

@@ -11,7 +11,8 @@ NEARLINE_EVENTS = Counter(  # exported as wren_nearline_events_total
 )
 NEARLINE_FRESHNESS = Histogram(
     "wren_nearline_event_to_feature_seconds",
-    "time from an event entering the stream to its features being written", buckets=LAG_BUCKETS,
+    "time from an event entering the stream to its features being written",
+    buckets=LAG_BUCKETS,
 )
 NEARLINE_CONSUMER_LAG = Gauge(
     "wren_nearline_consumer_lag", "stream entries not yet acknowledged by the consumer group (unread + pending)"

@@ -23,7 +23,7 @@ class Variant:
 
 
 def parse_variants(spec: str) -> list[Variant]:
-    """"A=deepfm:90,B=widedeep:10" -> variants in order. Weights are integers summing to 100; names are
+    """ "A=deepfm:90,B=widedeep:10" -> variants in order. Weights are integers summing to 100; names are
     unique. An empty spec yields [] (the caller then uses the bundle's default model)."""
     variants: list[Variant] = []
     for part in (p.strip() for p in spec.split(",")):
@@ -74,8 +74,9 @@ class AbSplit:
         variants = parse_variants(spec) or [Variant(DEFAULT_VARIANT, default_model, TOTAL_WEIGHT)]
         unknown = sorted({v.model for v in variants} - set(model_names))
         if unknown:
-            raise AbConfigError(f"A/B variants name model(s) {unknown} that the bundle does not have; "
-                                f"it has {sorted(model_names)}")
+            raise AbConfigError(
+                f"A/B variants name model(s) {unknown} that the bundle does not have; it has {sorted(model_names)}"
+            )
         return cls(variants, salt)
 
     def bucket(self, user_id: int) -> int:

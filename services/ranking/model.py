@@ -53,8 +53,14 @@ class OnnxModel:
     name: the bundle's model name; version: "<name>@<bundle version>".
     """
 
-    def __init__(self, name: str, path: str | Path, bundle_version: str, dims: dict[str, int],
-                 settings: SessionSettings | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        path: str | Path,
+        bundle_version: str,
+        dims: dict[str, int],
+        settings: SessionSettings | None = None,
+    ) -> None:
         self.name = name
         self.version = f"{name}@{bundle_version}"
         self.path = Path(path)
@@ -82,10 +88,12 @@ class OnnxModel:
 
     def warm(self, rows: int = 32) -> None:
         """One dummy batch (zeros, padding item index) so the first real call pays no lazy initialisation."""
-        self.score({
-            name: np.zeros((rows, self.dims[key]) if key else (rows,), dtype)
-            for name, (dtype, key) in MODEL_INPUTS.items()
-        })
+        self.score(
+            {
+                name: np.zeros((rows, self.dims[key]) if key else (rows,), dtype)
+                for name, (dtype, key) in MODEL_INPUTS.items()
+            }
+        )
 
 
 def check_signature(session: ort.InferenceSession, dims: dict[str, int], label: str) -> None:
@@ -94,8 +102,9 @@ def check_signature(session: ort.InferenceSession, dims: dict[str, int], label: 
     found = {node.name: node for node in session.get_inputs()}
     missing, extra = sorted(set(MODEL_INPUTS) - set(found)), sorted(set(found) - set(MODEL_INPUTS))
     if missing or extra:
-        raise BundleError(f"model {label}: inputs do not match the serving signature; missing {missing}, "
-                          f"unexpected {extra}")
+        raise BundleError(
+            f"model {label}: inputs do not match the serving signature; missing {missing}, unexpected {extra}"
+        )
     problems = []
     for name, (dtype, key) in MODEL_INPUTS.items():
         node = found[name]

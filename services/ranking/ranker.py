@@ -66,8 +66,9 @@ class ModelSet:
             model = OnnxModel.from_bundle(bundle, name, options.session)
             model.warm()
             models[name] = model
-        return cls(bundle.version, models, bundle.default_model, ItemVocabulary(bundle.items.ids),
-                   schema_dims(bundle), split)
+        return cls(
+            bundle.version, models, bundle.default_model, ItemVocabulary(bundle.items.ids), schema_dims(bundle), split
+        )
 
 
 class Ranker:
@@ -116,9 +117,15 @@ class Ranker:
         started = time.perf_counter()
         fresh = await asyncio.to_thread(ModelSet.load, bundle, self.options)
         old, self.models = self.models, fresh
-        log.info("ranking models switched", extra={"old": old.version, "new": fresh.version,
-                                                   "models": sorted(fresh.models),
-                                                   "seconds": round(time.perf_counter() - started, 3)})
+        log.info(
+            "ranking models switched",
+            extra={
+                "old": old.version,
+                "new": fresh.version,
+                "models": sorted(fresh.models),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
 
     def close(self) -> None:
         if self._executor is not None:

@@ -19,9 +19,17 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     ) -> ranking_pb2.RankResponse:
         if not request.HasField("user"):
             raise InvalidArgument("user is required: the features of the user to rank for")
-        features = matrix_from_proto(request.recall_features, "recall_features") if request.HasField(
-            "recall_features") else None
-        result = await self.ranker.rank(profile_from_proto(request.user), items_from_proto(request.items),
-                                        request.model, features)
-        return ranking_pb2.RankResponse(scores=result.scores.tolist(), model_name=result.model_name,
-                                        model_version=result.model_version, variant=result.variant)
+        features = (
+            matrix_from_proto(request.recall_features, "recall_features")
+            if request.HasField("recall_features")
+            else None
+        )
+        result = await self.ranker.rank(
+            profile_from_proto(request.user), items_from_proto(request.items), request.model, features
+        )
+        return ranking_pb2.RankResponse(
+            scores=result.scores.tolist(),
+            model_name=result.model_name,
+            model_version=result.model_version,
+            variant=result.variant,
+        )

@@ -26,8 +26,14 @@ class RecallCore:
     """Candidate lists are cached per user under the user's feature version, so an event (which bumps the
     version) can never be answered from an older list; similar-item lists are cached per item."""
 
-    def __init__(self, recaller: Recaller, user_cache: UserKeyedCache, similar_cache: MeteredCache,
-                 index_kind: str | None = None, trending: Trending | None = None) -> None:
+    def __init__(
+        self,
+        recaller: Recaller,
+        user_cache: UserKeyedCache,
+        similar_cache: MeteredCache,
+        index_kind: str | None = None,
+        trending: Trending | None = None,
+    ) -> None:
         self.recaller = recaller
         self.trending = trending
         self.user_cache = user_cache

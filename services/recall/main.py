@@ -68,10 +68,16 @@ async def start(settings: RecallSettings) -> tuple[GrpcService, RecallCore, Bund
 async def _trending(settings: RecallSettings) -> TrendingFeed | None:
     if not settings.redis_url:
         return None
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=1.0,
-                                     socket_connect_timeout=1.0)
-    feed = TrendingFeed(client, NearlineKeys(settings.redis_prefix), settings.trending_size,
-                        settings.trending_min_count, settings.trending_refresh_seconds)
+    client = aioredis.Redis.from_url(
+        settings.redis_url, decode_responses=True, socket_timeout=1.0, socket_connect_timeout=1.0
+    )
+    feed = TrendingFeed(
+        client,
+        NearlineKeys(settings.redis_prefix),
+        settings.trending_size,
+        settings.trending_min_count,
+        settings.trending_refresh_seconds,
+    )
     feed.start()
     return feed
 

@@ -24,8 +24,15 @@ class TrendingFeed(PeriodicTask):
 
     name = "trending-feed"
 
-    def __init__(self, client: aioredis.Redis, keys: NearlineKeys, size: int = 50, min_count: float = 3.0,
-                 interval: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: NearlineKeys,
+        size: int = 50,
+        min_count: float = 3.0,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(interval)
         self.client = client
         self.keys = keys

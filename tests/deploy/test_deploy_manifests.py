@@ -92,8 +92,15 @@ def env(container: dict[str, Any]) -> dict[str, Any]:
 
 def settings_class(tier: str) -> type:
     module = importlib.import_module(f"services.{tier}.main")
-    return getattr(module, {"feature": "FeatureSettings", "recall": "RecallSettings",
-                            "ranking": "RankingSettings", "gateway": "GatewaySettings"}[tier])
+    return getattr(
+        module,
+        {
+            "feature": "FeatureSettings",
+            "recall": "RecallSettings",
+            "ranking": "RankingSettings",
+            "gateway": "GatewaySettings",
+        }[tier],
+    )
 
 
 def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
@@ -220,8 +227,13 @@ def excluded_from_context(relative: str) -> bool:
 
 
 def builder_sources() -> list[str]:
-    return [source for stage in dockerfile_stages() for ins in stage if ins.keyword in ("COPY", "ADD")
-            for source in copy_sources(ins)]
+    return [
+        source
+        for stage in dockerfile_stages()
+        for ins in stage
+        if ins.keyword in ("COPY", "ADD")
+        for source in copy_sources(ins)
+    ]
 
 
 def test_every_copy_source_exists_and_is_in_the_build_context() -> None:
@@ -240,8 +252,15 @@ def test_every_copy_source_exists_and_is_in_the_build_context() -> None:
 
 
 def test_bundles_data_and_local_state_stay_out_of_the_build_context() -> None:
-    for path in ("artifacts/current/manifest.json", "data/ml-latest-small/ratings.csv", ".venv/bin/python",
-                 "tests/conftest.py", ".git/HEAD", "wren/__pycache__/cli.cpython-311.pyc", "bench-results/x.json"):
+    for path in (
+        "artifacts/current/manifest.json",
+        "data/ml-latest-small/ratings.csv",
+        ".venv/bin/python",
+        "tests/conftest.py",
+        ".git/HEAD",
+        "wren/__pycache__/cli.cpython-311.pyc",
+        "bench-results/x.json",
+    ):
         assert excluded_from_context(path), f"{path} would be sent to the Docker build"
     assert all("artifacts" not in source for source in builder_sources())
 
@@ -307,9 +326,23 @@ def test_the_build_context_makes_a_wheel_with_the_console_script_and_every_packa
             shutil.copy2(path, context / source)
         else:
             shutil.copytree(path, context / source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                             "--wheel-dir", str(tmp_path / "wheels"), str(context)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--wheel-dir",
+            str(tmp_path / "wheels"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp_path / "wheels").glob("wren-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -317,9 +350,14 @@ def test_the_build_context_makes_a_wheel_with_the_console_script_and_every_packa
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
         metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     assert re.search(r"^wren\s*=\s*wren\.cli\.main:main$", entry_points, re.MULTILINE)
-    for module in ("wren/cli/main.py", "wren/v1/gateway_pb2.py", "wren/v1/feature_pb2_grpc.py",
-                   "services/common/server.py", "wren/core/bundle.py",
-                   *(f"services/{tier}/main.py" for tier in TIERS)):
+    for module in (
+        "wren/cli/main.py",
+        "wren/v1/gateway_pb2.py",
+        "wren/v1/feature_pb2_grpc.py",
+        "services/common/server.py",
+        "wren/core/bundle.py",
+        *(f"services/{tier}/main.py" for tier in TIERS),
+    ):
         assert module in names, f"the wheel lacks {module}"
     assert "Provides-Extra: serve" in metadata
 
@@ -347,61 +385,124 @@ for module in ("services.feature.main", "services.recall.main", "services.rankin
 # prometheus-operator's CRDs are not in kubernetes-validate; these schemas cover the fields the manifests use
 # (monitoring.coreos.com/v1 API reference) and reject anything else, so a typo cannot pass unnoticed.
 _RELABELING = {
-    "type": "object", "additionalProperties": False,
-    "properties": {"sourceLabels": {"type": "array", "items": {"type": "string"}}, "separator": {"type": "string"},
-                   "targetLabel": {"type": "string"}, "regex": {"type": "string"},
-                   "replacement": {"type": "string"}, "action": {"type": "string"}},
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "sourceLabels": {"type": "array", "items": {"type": "string"}},
+        "separator": {"type": "string"},
+        "targetLabel": {"type": "string"},
+        "regex": {"type": "string"},
+        "replacement": {"type": "string"},
+        "action": {"type": "string"},
+    },
 }
 _SELECTOR = {
-    "type": "object", "additionalProperties": False,
-    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-                   "matchExpressions": {"type": "array"}},
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "matchExpressions": {"type": "array"},
+    },
 }
-_METADATA = {"type": "object", "required": ["name"],
-             "properties": {"name": {"type": "string"}, "namespace": {"type": "string"},
-                            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                            "annotations": {"type": "object", "additionalProperties": {"type": "string"}}}}
+_METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
 CRD_SCHEMAS: dict[str, dict[str, Any]] = {
     "PodMonitor": {
-        "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
         "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PodMonitor"},
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": "PodMonitor"},
             "metadata": _METADATA,
             "spec": {
-                "type": "object", "required": ["selector", "podMetricsEndpoints"], "additionalProperties": False,
+                "type": "object",
+                "required": ["selector", "podMetricsEndpoints"],
+                "additionalProperties": False,
                 "properties": {
                     "jobLabel": {"type": "string"},
-                    "namespaceSelector": {"type": "object", "additionalProperties": False,
-                                          "properties": {"any": {"type": "boolean"},
-                                                         "matchNames": {"type": "array", "items": {"type": "string"}}}},
+                    "namespaceSelector": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "any": {"type": "boolean"},
+                            "matchNames": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
                     "selector": _SELECTOR,
-                    "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": {
-                        "type": "object", "additionalProperties": False,
-                        "properties": {"port": {"type": "string"}, "path": {"type": "string"},
-                                       "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                                       "scrapeTimeout": {"type": "string"}, "honorLabels": {"type": "boolean"},
-                                       "relabelings": {"type": "array", "items": _RELABELING},
-                                       "metricRelabelings": {"type": "array", "items": _RELABELING}}}},
+                    "podMetricsEndpoints": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "port": {"type": "string"},
+                                "path": {"type": "string"},
+                                "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                                "scrapeTimeout": {"type": "string"},
+                                "honorLabels": {"type": "boolean"},
+                                "relabelings": {"type": "array", "items": _RELABELING},
+                                "metricRelabelings": {"type": "array", "items": _RELABELING},
+                            },
+                        },
+                    },
                 },
             },
         },
     },
     "PrometheusRule": {
-        "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
         "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PrometheusRule"},
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": "PrometheusRule"},
             "metadata": _METADATA,
-            "spec": {"type": "object", "required": ["groups"], "additionalProperties": False, "properties": {
-                "groups": {"type": "array", "items": {
-                    "type": "object", "required": ["name", "rules"], "additionalProperties": False,
-                    "properties": {"name": {"type": "string"}, "interval": {"type": "string"},
-                                   "rules": {"type": "array", "items": {
-                                       "type": "object", "required": ["expr"], "additionalProperties": False,
-                                       "oneOf": [{"required": ["record"]}, {"required": ["alert"]}],
-                                       "properties": {"record": {"type": "string"}, "alert": {"type": "string"},
-                                                      "expr": {"type": "string"}, "for": {"type": "string"},
-                                                      "labels": {"type": "object"},
-                                                      "annotations": {"type": "object"}}}}}}}}},
+            "spec": {
+                "type": "object",
+                "required": ["groups"],
+                "additionalProperties": False,
+                "properties": {
+                    "groups": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "rules"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": {"type": "string"},
+                                "interval": {"type": "string"},
+                                "rules": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["expr"],
+                                        "additionalProperties": False,
+                                        "oneOf": [{"required": ["record"]}, {"required": ["alert"]}],
+                                        "properties": {
+                                            "record": {"type": "string"},
+                                            "alert": {"type": "string"},
+                                            "expr": {"type": "string"},
+                                            "for": {"type": "string"},
+                                            "labels": {"type": "object"},
+                                            "annotations": {"type": "object"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            },
         },
     },
 }
@@ -440,7 +541,7 @@ def test_tiers_have_native_grpc_probes_with_distinct_services_and_a_startup_prob
             assert set(probe) & {"grpc", "httpGet", "exec", "tcpSocket"} == {"grpc"}, f"{tier}: use gRPC probes"
             assert probe["grpc"]["port"] == port
         assert readiness["grpc"]["service"] == service_name, f"{tier}: readiness asks for {service_name}"
-        assert liveness["grpc"].get("service", "") == "", f"{tier}: liveness asks for the server (\"\")"
+        assert liveness["grpc"].get("service", "") == "", f'{tier}: liveness asks for the server ("")'
         assert readiness["grpc"]["service"] != liveness["grpc"].get("service", "")
         load_budget = startup["failureThreshold"] * startup.get("periodSeconds", 10)
         assert load_budget >= 120, f"{tier}: the startup probe gives the bundle only {load_budget}s to load"
@@ -501,8 +602,11 @@ def test_each_tier_has_a_disruption_budget_that_never_blocks_every_eviction(kust
     for tier, deployment in tier_deployments(kustomization).items():
         labels = pod_labels(deployment)
         (budget,) = [pdb for pdb in budgets if selector_matches(pdb["spec"]["selector"], labels)]
-        (hpa,) = [h for h in objects_of(kustomization, "HorizontalPodAutoscaler")
-                  if h["spec"]["scaleTargetRef"]["name"] == tier]
+        (hpa,) = [
+            h
+            for h in objects_of(kustomization, "HorizontalPodAutoscaler")
+            if h["spec"]["scaleTargetRef"]["name"] == tier
+        ]
         fewest = hpa["spec"]["minReplicas"]
         spec = budget["spec"]
         assert ("minAvailable" in spec) != ("maxUnavailable" in spec), f"{tier}: set one of the two"
@@ -525,8 +629,10 @@ def recording_rule_target() -> Fraction:
 def test_each_tier_autoscales_on_utilization_and_p95_latency_with_scale_down_stabilization(kustomization: str) -> None:
     served = {rule["name"]["as"] for rule in adapter_rules()}
     assert served == HPA_METRICS, f"{ADAPTER_CONFIG.name} serves {served}"
-    attempt_budget = {tier: Fraction(GatewaySettings.model_fields[f"{tier}_timeout_ms"].default, 1000)
-                      for tier in ("feature", "recall", "ranking")}
+    attempt_budget = {
+        tier: Fraction(GatewaySettings.model_fields[f"{tier}_timeout_ms"].default, 1000)
+        for tier in ("feature", "recall", "ranking")
+    }
     attempt_budget["gateway"] = Fraction(GatewaySettings.model_fields["budget_ms"].default, 1000)
     deployments = tier_deployments(kustomization)
     autoscalers = objects_of(kustomization, "HorizontalPodAutoscaler")
@@ -540,11 +646,13 @@ def test_each_tier_autoscales_on_utilization_and_p95_latency_with_scale_down_sta
         metrics = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in spec["metrics"] if m["type"] == "Pods"}
         assert set(metrics) == HPA_METRICS and len(spec["metrics"]) == 2, f"{target['name']}: {spec['metrics']}"
         assert all(t["type"] == "AverageValue" for t in metrics.values())
-        assert cpu(metrics["wren_utilization_avg"]["averageValue"]) == recording_rule_target(), \
+        assert cpu(metrics["wren_utilization_avg"]["averageValue"]) == recording_rule_target(), (
             "the HPA's utilization target and wren:hpa_utilization:target must agree"
+        )
         latency_target = cpu(metrics["wren_latency_p95_seconds"]["averageValue"])
-        assert 0 < latency_target < attempt_budget[target["name"]], \
+        assert 0 < latency_target < attempt_budget[target["name"]], (
             f"{target['name']}: p95 target {latency_target}s is not under the gateway's timeout for it"
+        )
         down = spec["behavior"]["scaleDown"]
         assert down["stabilizationWindowSeconds"] >= 60, "scale down only on a sustained drop"
 
@@ -575,8 +683,10 @@ def test_ports_environment_and_scrape_annotations_agree(kustomization: str) -> N
         fields = settings_class(tier).model_fields
         for name in variables:
             assert name.startswith("WREN_") and name[5:].lower() in fields, f"{tier}: {name} is not a setting"
-        settings_class(tier)(**{name[5:].lower(): value for name, value in variables.items()
-                                if isinstance(value, str)} | {"artifacts": "/artifacts", "redis_url": "redis://x"})
+        settings_class(tier)(
+            **{name[5:].lower(): value for name, value in variables.items() if isinstance(value, str)}
+            | {"artifacts": "/artifacts", "redis_url": "redis://x"}
+        )
 
 
 @pytest.mark.parametrize("kustomization", APP_KUSTOMIZATIONS)
@@ -593,8 +703,9 @@ def test_every_pod_mounts_the_bundle_read_only_and_waits_for_it(kustomization: s
                 assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), container["name"]
         (waiter,) = spec["initContainers"]
         (mount,) = [m for m in waiter["volumeMounts"] if m["name"] == volume["name"]]
-        assert f"{mount['mountPath']}/{CURRENT}/{MANIFEST}" in waiter["command"][-1], \
+        assert f"{mount['mountPath']}/{CURRENT}/{MANIFEST}" in waiter["command"][-1], (
             "the init container must wait for the file a service loads"
+        )
         if obj["kind"] == "Deployment":
             container = tier_container(obj)
             (main_mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
@@ -611,8 +722,11 @@ def test_services_and_service_accounts(kustomization: str) -> None:
     for tier, deployment in tier_deployments(kustomization).items():
         assert pod_spec(deployment)["serviceAccountName"] == tier, "one ServiceAccount per tier"
         labels = pod_labels(deployment)
-        selecting = [s for s in objects_of(kustomization, "Service")
-                     if s["spec"].get("selector") and selector_matches({"matchLabels": s["spec"]["selector"]}, labels)]
+        selecting = [
+            s
+            for s in objects_of(kustomization, "Service")
+            if s["spec"].get("selector") and selector_matches({"matchLabels": s["spec"]["selector"]}, labels)
+        ]
         assert len(selecting) == 1, f"{tier}: {len(selecting)} Services select it"
         (service,) = selecting
         ports = {port["name"]: port for port in service["spec"]["ports"]}
@@ -662,8 +776,12 @@ class Peer:
 
 OUTSIDE_SOURCES = (
     Peer("client", (("app", "ingress-nginx"),), (("kubernetes.io/metadata.name", "ingress"),), inside=False),
-    Peer("prometheus", (("app.kubernetes.io/name", "prometheus"),), (("kubernetes.io/metadata.name", "monitoring"),),
-         inside=False),
+    Peer(
+        "prometheus",
+        (("app.kubernetes.io/name", "prometheus"),),
+        (("kubernetes.io/metadata.name", "monitoring"),),
+        inside=False,
+    ),
 )
 OUTSIDE_DESTINATIONS = (
     Peer("kube-dns", (("k8s-app", "kube-dns"),), (("kubernetes.io/metadata.name", "kube-system"),), inside=False),
@@ -692,19 +810,25 @@ def port_matches(rule: dict[str, Any], port: int, protocol: str) -> bool:
     return any(p.get("port", port) == port and p.get("protocol", "TCP") == protocol for p in rule["ports"])
 
 
-def allows(policies: list[dict[str, Any]], direction: str, subject: Peer, other: Peer, port: int, protocol: str,
-           namespace: str) -> bool:
+def allows(
+    policies: list[dict[str, Any]], direction: str, subject: Peer, other: Peer, port: int, protocol: str, namespace: str
+) -> bool:
     """Whether the policies selecting `subject` let traffic in (Ingress, from `other`) or out (Egress, to it)."""
-    selecting = [p for p in policies if direction in p["spec"]["policyTypes"]
-                 and selector_matches(p["spec"]["podSelector"], dict(subject.pod_labels))]
+    selecting = [
+        p
+        for p in policies
+        if direction in p["spec"]["policyTypes"]
+        and selector_matches(p["spec"]["podSelector"], dict(subject.pod_labels))
+    ]
     if not selecting:
         return True
     key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
     for policy in selecting:
         for rule in policy["spec"].get(key, []):
             peers = rule.get(peers_key)
-            if (peers is None or any(peer_matches(p, other, namespace) for p in peers)) and \
-                    port_matches(rule, port, protocol):
+            if (peers is None or any(peer_matches(p, other, namespace) for p in peers)) and port_matches(
+                rule, port, protocol
+            ):
                 return True
     return False
 
@@ -718,8 +842,9 @@ def peer_name(labels: dict[str, str]) -> str:
 def allowed_connections(kustomization: str) -> set[tuple[str, str, int, str]]:
     policies = objects_of(kustomization, "NetworkPolicy")
     namespace = policies[0]["metadata"].get("namespace", "wren")
-    inside = [Peer(peer_name(pod_labels(obj)), tuple(sorted(pod_labels(obj).items())))
-              for obj in workloads(kustomization)]
+    inside = [
+        Peer(peer_name(pod_labels(obj)), tuple(sorted(pod_labels(obj).items()))) for obj in workloads(kustomization)
+    ]
     connections = set()
     for source in (*inside, *OUTSIDE_SOURCES):
         for destination in (*inside, *OUTSIDE_DESTINATIONS):
@@ -727,8 +852,9 @@ def allowed_connections(kustomization: str) -> set[tuple[str, str, int, str]]:
                 continue
             for port, protocol in PROBED_PORTS:
                 out_ok = not source.inside or allows(policies, "Egress", source, destination, port, protocol, namespace)
-                in_ok = not destination.inside or allows(policies, "Ingress", destination, source, port, protocol,
-                                                         namespace)
+                in_ok = not destination.inside or allows(
+                    policies, "Ingress", destination, source, port, protocol, namespace
+                )
                 if out_ok and in_ok:
                     connections.add((source.name, destination.name, port, protocol))
     return connections
@@ -737,9 +863,14 @@ def allowed_connections(kustomization: str) -> set[tuple[str, str, int, str]]:
 @pytest.mark.parametrize("kustomization", APP_KUSTOMIZATIONS)
 def test_network_policy_denies_by_default_and_allows_exactly_the_call_graph(kustomization: str) -> None:
     policies = objects_of(kustomization, "NetworkPolicy")
-    default_deny = [p for p in policies if p["spec"]["podSelector"] == {}
-                    and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-                    and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    default_deny = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
     assert default_deny, "no default-deny NetworkPolicy"
     expected = set()
     for source in ("client", "prometheus"):
@@ -875,9 +1006,12 @@ def test_the_guide_explains_every_alert_and_states_the_hpa_targets_in_force() ->
     documented = set(re.findall(r"^\| `(Wren\w+)`", text, re.MULTILINE))
     defined = {rule["alert"] for group in rule_groups() for rule in group["rules"] if "alert" in rule}
     assert documented == defined, f"alerts table vs rules: {sorted(documented ^ defined)}"
-    targets = {h["metadata"]["name"]: {m["pods"]["metric"]["name"]: cpu(m["pods"]["target"]["averageValue"])
-                                       for m in h["spec"]["metrics"]}
-               for h in objects_of("base", "HorizontalPodAutoscaler")}
+    targets = {
+        h["metadata"]["name"]: {
+            m["pods"]["metric"]["name"]: cpu(m["pods"]["target"]["averageValue"]) for m in h["spec"]["metrics"]
+        }
+        for h in objects_of("base", "HorizontalPodAutoscaler")
+    }
     assert f"| utilization | {float(recording_rule_target())} |" in text
     for tiers, milliseconds in re.findall(r"^\| p95 ([\w, ]+) \| (\d+) ms \|", text, re.MULTILINE):
         for tier in tiers.split(", "):

@@ -31,8 +31,10 @@ def test_the_nearline_deployment_runs_the_tier_with_its_settings_probes_and_even
     variables = env(container)
     fields = NearlineSettings.model_fields
     assert all(name.startswith("WREN_") and name[5:].lower() in fields for name in variables)
-    NearlineSettings(**{name[5:].lower(): value for name, value in variables.items() if isinstance(value, str)},
-                     redis_url="redis://x")
+    NearlineSettings(
+        **{name[5:].lower(): value for name, value in variables.items() if isinstance(value, str)},
+        redis_url="redis://x",
+    )
     secret = variables["WREN_REDIS_URL"]["secretKeyRef"]  # the dev overlay's generator suffixes the name
     assert secret["key"] == "url" and secret["name"].startswith("wren-redis")
     assert variables["WREN_CONSUMER"] == {"fieldRef": {"fieldPath": "metadata.name"}}, "one consumer name per pod"
@@ -47,8 +49,11 @@ def test_the_nearline_deployment_runs_the_tier_with_its_settings_probes_and_even
     assert not mount.get("readOnly")
     (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
     assert named(kustomization, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
-    (budget,) = [p for p in objects_of(kustomization, "PodDisruptionBudget")
-                 if selector_matches(p["spec"]["selector"], pod_labels(deployment))]
+    (budget,) = [
+        p
+        for p in objects_of(kustomization, "PodDisruptionBudget")
+        if selector_matches(p["spec"]["selector"], pod_labels(deployment))
+    ]
     assert budget["spec"]["maxUnavailable"] == 1 and deployment["spec"]["replicas"] >= 2
     (monitor,) = objects_of("monitoring", "PodMonitor")
     assert selector_matches(monitor["spec"]["selector"], pod_labels(deployment))
@@ -71,8 +76,9 @@ def test_the_retrain_cronjob_reads_the_event_log_and_publishes_to_the_served_vol
     args = build_parser().parse_args(command[1:])
     assert command[0] == "wren" and args.command == "retrain" and args.redis_url and args.tolerance >= 0
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
-              if "persistentVolumeClaim" in v}
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v
+    }
     served = env(tier_container(tier_deployments("base")["recall"]))["WREN_ARTIFACTS"]
     assert str(args.artifacts) == served and not mounts[served].get("readOnly")
     artifacts_claim = named("base", "PersistentVolumeClaim", "wren-artifacts")["metadata"]["name"]
@@ -89,9 +95,14 @@ def test_the_retrain_cronjob_reads_the_event_log_and_publishes_to_the_served_vol
 
 def test_the_dashboard_shows_freshness_dead_letters_and_the_retrain_gate() -> None:
     used = set().union(*(metric_names(item.expr) for item in dashboard_expressions()))
-    assert {"namespace:wren_nearline_event_to_feature_seconds:p50_5m",
-            "namespace:wren_nearline_event_to_feature_seconds:p99_5m", "namespace:wren_nearline_consumer_lag:max",
-            "wren_nearline_dead_letters_total", "wren_retrain_served_ndcg", "wren_retrain_published"} <= used
+    assert {
+        "namespace:wren_nearline_event_to_feature_seconds:p50_5m",
+        "namespace:wren_nearline_event_to_feature_seconds:p99_5m",
+        "namespace:wren_nearline_consumer_lag:max",
+        "wren_nearline_dead_letters_total",
+        "wren_retrain_served_ndcg",
+        "wren_retrain_published",
+    } <= used
 
 
 def test_serving_tiers_never_import_training_and_training_never_imports_the_nearline_tier() -> None:

@@ -86,10 +86,12 @@ def test_every_recording_rule_an_expression_uses_is_defined() -> None:
 
 
 def test_metric_names_are_read_from_selectors_only() -> None:
-    expr = ('sum by (namespace, service) (rate(wren_busy_seconds_total{service="gateway", le="0.5"}[1m] offset 5m))'
-            ' / on (service) group_left (version) max without (instance) (wren_capacity) > bool 1e3'
-            ' or label_replace(absent(up{job="x"}), "dst", "wren_fake_total", "", "") and histogram_quantile(0.9,'
-            ' x:y:rate5m)')
+    expr = (
+        'sum by (namespace, service) (rate(wren_busy_seconds_total{service="gateway", le="0.5"}[1m] offset 5m))'
+        " / on (service) group_left (version) max without (instance) (wren_capacity) > bool 1e3"
+        ' or label_replace(absent(up{job="x"}), "dst", "wren_fake_total", "", "") and histogram_quantile(0.9,'
+        " x:y:rate5m)"
+    )
     assert metric_names(expr) == {"wren_busy_seconds_total", "wren_capacity", "up", "x:y:rate5m"}
 
 
@@ -97,7 +99,7 @@ def test_slo_thresholds_are_latency_bucket_boundaries() -> None:
     boundaries = {floatToGoString(b) for b in LATENCY_BUCKETS} | {"+Inf"}  # as the exposition writes `le`
     for item in rule_expressions():
         for value in re.findall(r'le="([^"]+)"', item.expr):
-            assert value in boundaries, f"{item.source}: le=\"{value}\" is not a bucket boundary of the histograms"
+            assert value in boundaries, f'{item.source}: le="{value}" is not a bucket boundary of the histograms'
 
 
 def test_the_local_scrape_config_is_valid_and_uses_the_stacks_file_sd_targets() -> None:
@@ -108,16 +110,18 @@ def test_the_local_scrape_config_is_valid_and_uses_the_stacks_file_sd_targets() 
     (job,) = config["scrape_configs"]
     (sd,) = job["file_sd_configs"]
     (targets,) = sd["files"]
-    assert (config_path.parent / targets).resolve() == (PROMETHEUS_DIR.parents[1] / "artifacts" / ".wren-up"
-                                                        / "prometheus_targets.json")
+    assert (config_path.parent / targets).resolve() == (
+        PROMETHEUS_DIR.parents[1] / "artifacts" / ".wren-up" / "prometheus_targets.json"
+    )
     assert {"action": "labeldrop", "regex": "tier"} in job["relabel_configs"]
     rule_globs = [path for pattern in config["rule_files"] for path in config_path.parent.glob(pattern)]
     assert sorted(rule_globs) == sorted(RULE_FILES)
 
 
 def test_the_prometheus_rule_manifest_is_generated_from_the_rule_files() -> None:
-    assert yaml.safe_load(PROMETHEUS_RULE_MANIFEST.read_text()) == yaml.safe_load(render_prometheus_rule()), \
+    assert yaml.safe_load(PROMETHEUS_RULE_MANIFEST.read_text()) == yaml.safe_load(render_prometheus_rule()), (
         "deploy/k8s/monitoring/prometheus-rules.yaml is stale: run `python -m tests.support.deploy_helpers`"
+    )
 
 
 # -- the dashboard ----------------------------------------------------------------------------------------
@@ -145,7 +149,7 @@ def test_dashboard_panels_are_well_formed_and_do_not_overlap() -> None:
         assert panel["targets"] and len(set(ref_ids)) == len(ref_ids), panel["title"]
         for target in panel["targets"]:
             if "$namespace" not in target["expr"] and "wren:hpa_utilization:target" not in target["expr"]:
-                raise AssertionError(f"{panel['title']!r}: filter by namespace=~\"$namespace\"")
+                raise AssertionError(f'{panel["title"]!r}: filter by namespace=~"$namespace"')
 
 
 def test_dashboard_shows_what_operators_need() -> None:
@@ -154,11 +158,16 @@ def test_dashboard_shows_what_operators_need() -> None:
         used |= metric_names(item.expr)
     wanted = {
         "request rate": "service:wren_requests:rate1m",
-        "latency percentiles": {"service:wren_latency_seconds:p50_1m", "service:wren_latency_seconds:p95_1m",
-                                "service:wren_latency_seconds:p99_1m"},
+        "latency percentiles": {
+            "service:wren_latency_seconds:p50_1m",
+            "service:wren_latency_seconds:p95_1m",
+            "service:wren_latency_seconds:p99_1m",
+        },
         "errors": "service:wren_errors:ratio_rate5m",
-        "degraded responses": {"namespace:wren_degraded_responses:ratio_rate1m",
-                               "reason:wren_degraded_responses:rate1m"},
+        "degraded responses": {
+            "namespace:wren_degraded_responses:ratio_rate1m",
+            "reason:wren_degraded_responses:rate1m",
+        },
         "cache hit ratios": "cache:wren_cache_hits:ratio_rate1m",
         "ring membership": {"wren_ring_members", "wren_ring_routable"},
         "ejections": "wren_upstream_ejections_total",
@@ -170,8 +179,9 @@ def test_dashboard_shows_what_operators_need() -> None:
         names = {names} if isinstance(names, str) else names
         assert names <= used, f"the dashboard lacks {topic}: {sorted(names - used)}"
     tables = [p for p in dashboard()["panels"] if p["type"] == "table"]
-    assert {"wren_model_info", "wren_bundle_info"} <= {n for p in tables for t in p["targets"]
-                                                     for n in metric_names(t["expr"])}
+    assert {"wren_model_info", "wren_bundle_info"} <= {
+        n for p in tables for t in p["targets"] for n in metric_names(t["expr"])
+    }
 
 
 def test_per_tier_panels_group_by_the_tier_label() -> None:

@@ -139,8 +139,9 @@ async def test_open_loop_measures_latency_from_the_scheduled_send_time() -> None
     answered at once. They could only be sent late, and that wait must show as their latency (measured from
     the actual send, it would be ~0: coordinated omission)."""
     n, rate, stall = 10, 100.0, 0.100
-    result = await open_loop(FakeTarget(stall_seconds=stall), UserSampler(np.array([1, 7]), 0.0), rate=rate,
-                             requests=n, arrival="fixed")
+    result = await open_loop(
+        FakeTarget(stall_seconds=stall), UserSampler(np.array([1, 7]), 0.0), rate=rate, requests=n, arrival="fixed"
+    )
     assert len(result.latencies) == n
     # Request 1 was due at 10 ms but could not leave before the stall ended at >= 100 ms.
     assert result.send_lag.max() >= stall - 1 / rate
@@ -198,8 +199,9 @@ wren_upstream_latency_seconds_sum{tier="ranking"} 0.03
 def test_bench_flags_are_on_the_cli() -> None:
     args = build_parser().parse_args(["bench", "--suite", "all", "--quick", "--artifacts", "a", "--out", "o"])
     assert args.suite == "all" and args.quick and args.out == Path("o")
-    args = build_parser().parse_args(["bench", "--target", "http://h:1", "--mode", "open", "--rate", "5,10",
-                                      "--zipf", "1.2", "--duration", "3"])
+    args = build_parser().parse_args(
+        ["bench", "--target", "http://h:1", "--mode", "open", "--rate", "5,10", "--zipf", "1.2", "--duration", "3"]
+    )
     assert (args.target, args.mode, args.rate, args.zipf, args.duration) == ("http://h:1", "open", "5,10", 1.2, 3.0)
 
 
@@ -215,8 +217,22 @@ def test_bench_without_a_target_or_suite_is_a_usage_error(capsys: pytest.Capture
 def suites(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`wren bench --suite all --tiny`: one invocation, so the uncached stacks are shared between suites."""
     out = tmp_path_factory.mktemp("bench")
-    assert main(["bench", "--suite", "all", "--tiny", "--artifacts", str(tiny_artifacts), "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--suite",
+                "all",
+                "--tiny",
+                "--artifacts",
+                str(tiny_artifacts),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -240,8 +256,11 @@ def test_stack_suite(suites: Path) -> None:
         assert entry["max_rps_any"] == max(run["throughput_rps"] for run in entry["closed"].values())
         assert entry["p99_ms_at_100rps"] == entry["open"]["100"]["latency_ms"]["p99"]
         assert set(entry["open"]) == {"50", "100"} and entry["open"]["100"]["offered_rps"] == 100
-    processes = {"inprocess": set(), "stack_1x": {"gateway", "feature-1", "recall-1", "ranking-1"},
-                 "stack_2x": {"gateway"} | {f"{tier}-{i}" for tier in ("feature", "recall", "ranking") for i in (1, 2)}}
+    processes = {
+        "inprocess": set(),
+        "stack_1x": {"gateway", "feature-1", "recall-1", "ranking-1"},
+        "stack_2x": {"gateway"} | {f"{tier}-{i}" for tier in ("feature", "recall", "ranking") for i in (1, 2)},
+    }
     for setup, names in processes.items():
         for run in data[setup]["closed"].values():
             cpu = run["cpu_ms_per_request"]
@@ -259,8 +278,10 @@ def test_stack_suite(suites: Path) -> None:
     assert close(hops["feature"]["calls_per_request"], 2.0) and close(hops["recall"]["calls_per_request"], 1.0)
     for hop in hops.values():
         assert hop["server_ms"] > 0 and close(hop["rpc_overhead_ms"], hop["gateway_seen_ms"] - hop["server_ms"])
-    assert close(breakdown["gateway_server_ms"],
-                 breakdown["gateway_own_ms"] + sum(hop["gateway_seen_ms"] for hop in hops.values()))
+    assert close(
+        breakdown["gateway_server_ms"],
+        breakdown["gateway_own_ms"] + sum(hop["gateway_seen_ms"] for hop in hops.values()),
+    )
     local = data["inprocess"]["sequential_hops_ms"]
     assert close(local["feature"]["calls_per_request"], 2.0) and all(h["server_ms"] > 0 for h in local.values())
     profile = data["inprocess"]["profile"]
@@ -338,8 +359,15 @@ def test_routing_suite(suites: Path) -> None:
 
 @pytest.fixture(scope="module")
 def running(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    stack = LocalStack(StackConfig(artifacts=tiny_artifacts, grpc_port=0, http_port=0, grace_seconds=2.0,
-                                   state_dir=tmp_path_factory.mktemp("bench-stack")))
+    stack = LocalStack(
+        StackConfig(
+            artifacts=tiny_artifacts,
+            grpc_port=0,
+            http_port=0,
+            grace_seconds=2.0,
+            state_dir=tmp_path_factory.mktemp("bench-stack"),
+        )
+    )
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(stack.start())
@@ -352,9 +380,29 @@ def running(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.mark.e2e
 def test_loadtest_closed_loop_over_http(running: LocalStack, tiny_artifacts: Path, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{running.gateway.http_port}"
-    assert main(["bench", "--target", url, "--artifacts", str(tiny_artifacts), "--requests", "40",
-                 "--concurrency", "4", "--zipf", "1.2", "--warmup", "0.2", "--out", str(tmp_path),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--target",
+                url,
+                "--artifacts",
+                str(tiny_artifacts),
+                "--requests",
+                "40",
+                "--concurrency",
+                "4",
+                "--zipf",
+                "1.2",
+                "--warmup",
+                "0.2",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     data = json.loads((tmp_path / "loadtest.json").read_text())
     (run,) = data["runs"]
     assert data["protocol"] == "http" and run["requests"] == 40 and run["concurrency"] == 4
@@ -367,9 +415,31 @@ def test_loadtest_closed_loop_over_http(running: LocalStack, tiny_artifacts: Pat
 
 @pytest.mark.e2e
 def test_loadtest_open_loop_sweep_over_grpc(running: LocalStack, tiny_artifacts: Path, tmp_path: Path) -> None:
-    assert main(["bench", "--grpc", f"127.0.0.1:{running.gateway.port}", "--artifacts", str(tiny_artifacts),
-                 "--mode", "open", "--rate", "40,80", "--duration", "0.5", "--arrival", "fixed", "--warmup", "0",
-                 "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--grpc",
+                f"127.0.0.1:{running.gateway.port}",
+                "--artifacts",
+                str(tiny_artifacts),
+                "--mode",
+                "open",
+                "--rate",
+                "40,80",
+                "--duration",
+                "0.5",
+                "--arrival",
+                "fixed",
+                "--warmup",
+                "0",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     data = json.loads((tmp_path / "loadtest.json").read_text())
     assert data["protocol"] == "grpc" and [run["offered_rps"] for run in data["runs"]] == [40, 80]
     for run in data["runs"]:
@@ -382,8 +452,24 @@ def test_quality_suite_retrains_with_each_seed_and_compares_each_run_with_its_ow
     tiny_artifacts: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "quality"
-    assert main(["bench", "--suite", "quality", "--tiny", "--artifacts", str(tiny_artifacts), "--data",
-                 str(tiny_data), "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--suite",
+                "quality",
+                "--tiny",
+                "--artifacts",
+                str(tiny_artifacts),
+                "--data",
+                str(tiny_data),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     data = load(out, "quality")
     runs = data["runs"]
     assert [(run["protocol"], run["seed"]) for run in runs] == [("time", 1), ("time", 2), ("random", 1), ("random", 2)]
@@ -402,8 +488,22 @@ def test_ladder_suite_trains_each_size_in_its_own_process_and_fits_the_slopes(
     tiny_artifacts: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "ladder"
-    assert main(["bench", "--suite", "ladder", "--tiny", "--artifacts", str(tiny_artifacts), "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--suite",
+                "ladder",
+                "--tiny",
+                "--artifacts",
+                str(tiny_artifacts),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     data = load(out, "ladder")
     runs = data["runs"]
     assert [run["ratings"] for run in runs] == pytest.approx([4_000, 8_000], rel=0.05)

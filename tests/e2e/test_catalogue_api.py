@@ -19,14 +19,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["memory", "redis"])
-async def stack(request: pytest.FixtureRequest, tiny_artifacts: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+async def stack(
+    request: pytest.FixtureRequest, tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
     redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
     if redis_url:
         with request.getfixturevalue("redis_server").client() as client:
             client.flushall()
-    running = await start_stack(tiny_artifacts, tmp_path_factory.mktemp(f"catalogue-{request.param}"), 1, {},
-                                redis_url=redis_url)
+    running = await start_stack(
+        tiny_artifacts, tmp_path_factory.mktemp(f"catalogue-{request.param}"), 1, {}, redis_url=redis_url
+    )
     yield running
     await running.stop()
 
@@ -43,8 +45,11 @@ async def test_item_details(stack: LocalStack, tiny_artifacts: Path) -> None:
     assert item["rating_count"] == int(bundle.items.rating_count[row]) > 0
     assert item["rating_mean"] == pytest.approx(bundle.items.rating_mean[row], abs=1e-4)
     assert item["tags"] == bundle.items.tags[row]
-    assert item["links"] == {"movielens": "https://movielens.org/movies/7", "imdb": "https://www.imdb.com/title/tt1000006/",
-                             "tmdb": "https://www.themoviedb.org/movie/9006"}
+    assert item["links"] == {
+        "movielens": "https://movielens.org/movies/7",
+        "imdb": "https://www.imdb.com/title/tt1000006/",
+        "tmdb": "https://www.themoviedb.org/movie/9006",
+    }
 
 
 async def test_search_genres_and_genre_rows(stack: LocalStack, tiny_artifacts: Path) -> None:
@@ -59,7 +64,8 @@ async def test_search_genres_and_genre_rows(stack: LocalStack, tiny_artifacts: P
         status, body = await get_json(session, f"{base}/v1/genres")
         assert status == 200 and [g["genre"] for g in body["genres"]] == sorted(bundle.genres)
         assert [g["item_count"] for g in body["genres"]] == [
-            int(bundle.items.genres[:, bundle.genres.index(g)].sum()) for g in sorted(bundle.genres)]
+            int(bundle.items.genres[:, bundle.genres.index(g)].sum()) for g in sorted(bundle.genres)
+        ]
         status, body = await get_json(session, f"{base}/v1/genres/dRaMa/items?sort=popularity&k=4")
         assert status == 200 and body["genre"] == "Drama" and body["sort"] == "popularity"
         counts = [i["rating_count"] for i in body["items"]]
@@ -70,8 +76,7 @@ async def test_search_genres_and_genre_rows(stack: LocalStack, tiny_artifacts: P
         assert min(i["rating_count"] for i in body["items"]) > 1
 
 
-async def test_user_page_shows_ratings_newest_first_and_events_at_once(stack: LocalStack,
-                                                                      tiny_artifacts: Path) -> None:
+async def test_user_page_shows_ratings_newest_first_and_events_at_once(stack: LocalStack, tiny_artifacts: Path) -> None:
     bundle = Bundle(tiny_artifacts)
     row = 12
     user_id = int(bundle.users.ids[row])
@@ -83,10 +88,13 @@ async def test_user_page_shows_ratings_newest_first_and_events_at_once(stack: Lo
         assert body["total"] == len(ids) and body["counters"]["rating_count"] == len(ids)
         assert body["segment"] == bundle.users.segment_names[int(bundle.users.segment[row])]
         assert [(r["item"]["item_id"], r["rating"]) for r in body["ratings"]] == list(
-            zip(ids[2:5].tolist(), ratings[2:5].tolist(), strict=True))
+            zip(ids[2:5].tolist(), ratings[2:5].tolist(), strict=True)
+        )
         unrated = next(int(i) for i in bundle.items.ids if int(i) not in set(ids.tolist()))
-        async with session.post(f"{http_base(stack)}/v1/events",
-                                json={"user_id": user_id, "item_id": unrated, "type": "rating", "rating": 1.5}) as r:
+        async with session.post(
+            f"{http_base(stack)}/v1/events",
+            json={"user_id": user_id, "item_id": unrated, "type": "rating", "rating": 1.5},
+        ) as r:
             assert r.status == 200
         status, body = await get_json(session, url, params={"limit": "1"})
         assert status == 200 and body["total"] == len(ids) + 1 and body["counters"]["event_count"] == 1
@@ -143,14 +151,26 @@ async def test_grpc_catalogue(stack: LocalStack, tiny_artifacts: Path) -> None:
         for call, request, code, message in [
             (stub.GetItem, catalogue_pb2.GetItemRequest(item_id=123456), grpc.StatusCode.NOT_FOUND, "unknown item"),
             (stub.GetItem, catalogue_pb2.GetItemRequest(item_id=-2), grpc.StatusCode.INVALID_ARGUMENT, "item_id"),
-            (stub.SearchItems, catalogue_pb2.SearchItemsRequest(query=""), grpc.StatusCode.INVALID_ARGUMENT,
-             "q must not be empty"),
+            (
+                stub.SearchItems,
+                catalogue_pb2.SearchItemsRequest(query=""),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "q must not be empty",
+            ),
             (stub.GenreItems, catalogue_pb2.GenreItemsRequest(genre="x"), grpc.StatusCode.NOT_FOUND, "unknown genre"),
-            (stub.GenreItems, catalogue_pb2.GenreItemsRequest(genre="Drama", sort="x"),
-             grpc.StatusCode.INVALID_ARGUMENT, "sort must be one of"),
+            (
+                stub.GenreItems,
+                catalogue_pb2.GenreItemsRequest(genre="Drama", sort="x"),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "sort must be one of",
+            ),
             (stub.GetUser, catalogue_pb2.GetUserRequest(user_id=987654), grpc.StatusCode.NOT_FOUND, "unknown user"),
-            (stub.GetUser, catalogue_pb2.GetUserRequest(user_id=1, limit=1000), grpc.StatusCode.INVALID_ARGUMENT,
-             "limit must be between 1 and 100"),
+            (
+                stub.GetUser,
+                catalogue_pb2.GetUserRequest(user_id=1, limit=1000),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "limit must be between 1 and 100",
+            ),
         ]:
             with pytest.raises(grpc.aio.AioRpcError) as error:
                 await call(request, timeout=5)

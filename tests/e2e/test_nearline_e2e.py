@@ -56,9 +56,23 @@ class NearlineProcess:
         logs.parent.mkdir(parents=True, exist_ok=True)
         with open(logs, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "wren.cli.main", "nearline", "--port", str(self.port), "--metrics-port",
-                 str(self.metrics_port), "--host", "127.0.0.1"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                cwd=REPO)
+                [
+                    sys.executable,
+                    "-m",
+                    "wren.cli.main",
+                    "nearline",
+                    "--port",
+                    str(self.port),
+                    "--metrics-port",
+                    str(self.metrics_port),
+                    "--host",
+                    "127.0.0.1",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
         asyncio.run(wait_serving(f"127.0.0.1:{self.port}"))
 
     def kill(self) -> None:
@@ -82,8 +96,16 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(redis_url: str, tmp_path: 
     events = []
     for i in range(10_000):
         kind = rng.choice(["rating", "rating", "click", "view"])
-        events.append(Event(rng.randint(1, 200), rng.randint(1, 60), kind,
-                            rng.choice([1.0, 2.5, 4.0, 5.0]) if kind == "rating" else None, now, f"ev-{i}"))
+        events.append(
+            Event(
+                rng.randint(1, 200),
+                rng.randint(1, 60),
+                kind,
+                rng.choice([1.0, 2.5, 4.0, 5.0]) if kind == "rating" else None,
+                now,
+                f"ev-{i}",
+            )
+        )
     entries = [stream_fields(e) for e in events]
     entries.insert(5_000, stream_fields(events[4_321]))  # one event sent twice, the copy arriving much later
     log_dir = tmp_path / "events"
@@ -107,8 +129,9 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(redis_url: str, tmp_path: 
     push(entries[6_000:])
     second = NearlineProcess(redis_url, log_dir, tmp_path / "logs" / "second.log")
     try:
-        eventually(lambda: (lambda g: g["pending"] == 0 and g["lag"] == 0)(group_info(client)), 60,
-                   "every entry acknowledged")
+        eventually(
+            lambda: (lambda g: g["pending"] == 0 and g["lag"] == 0)(group_info(client)), 60, "every entry acknowledged"
+        )
         metrics = scrape(second.metrics_port)
     finally:
         second.stop()
@@ -132,8 +155,12 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(redis_url: str, tmp_path: 
     assert len(logged.ratings) == sum(e.type == "rating" for e in events)
     assert 'wren_nearline_events_total{result="applied"}' in metrics
     assert "wren_nearline_event_to_feature_seconds_count" in metrics
-    named = {name for item in rule_expressions() + dashboard_expressions() for name in metric_names(item.expr)
-             if name.startswith("wren_nearline_")}
+    named = {
+        name
+        for item in rule_expressions() + dashboard_expressions()
+        for name in metric_names(item.expr)
+        if name.startswith("wren_nearline_")
+    }
     assert named and named <= exported_metric_names(metrics), "the rules and dashboard name what nearline exports"
 
 
@@ -154,8 +181,17 @@ async def loop_stack(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFact
     server = RedisServer(directory / "redis").start()
     artifacts = copy_artifacts(tiny_artifacts, directory / "artifacts")
     env = {"WREN_RESULTS_CACHE_TTL_SECONDS": "600", "WREN_RELOAD_SECONDS": "0.5", **FAST_CLAIMS}
-    stack = LocalStack(StackConfig(artifacts=artifacts, grpc_port=0, http_port=0, redis_url=server.url,
-                                   state_dir=directory / "state", grace_seconds=3.0, env=env))
+    stack = LocalStack(
+        StackConfig(
+            artifacts=artifacts,
+            grpc_port=0,
+            http_port=0,
+            redis_url=server.url,
+            state_dir=directory / "state",
+            grace_seconds=3.0,
+            env=env,
+        )
+    )
     try:
         await stack.start()
         yield stack
@@ -183,17 +219,20 @@ async def popularity_items(stack: LocalStack, user: int, k: int = 20) -> set[int
     """The items recall's popularity channel placed among the user's k candidates (real tiers over gRPC)."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.replicas('feature')[0].port}") as channel:
         profile = await feature_pb2_grpc.FeatureServiceStub(channel).GetUserFeatures(
-            feature_pb2.GetUserFeaturesRequest(user_id=user), timeout=5)
+            feature_pb2.GetUserFeaturesRequest(user_id=user), timeout=5
+        )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.replicas('recall')[0].port}") as channel:
         reply = await recall_pb2_grpc.RecallServiceStub(channel).Recall(
-            recall_pb2.RecallRequest(user=profile, k=k), timeout=5)
+            recall_pb2.RecallRequest(user=profile, k=k), timeout=5
+        )
     bit = 1 << list(reply.channels).index("popularity")
     return {item for item, mask in zip(reply.item_ids, reply.source_masks, strict=True) if mask & bit}
 
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_a_burst_on_one_item_puts_it_in_the_popularity_channel_without_retraining(
-        loop_stack: LocalStack, tiny_artifacts: Path) -> None:
+    loop_stack: LocalStack, tiny_artifacts: Path
+) -> None:
     assert loop_stack.member("nearline").pid  # `wren up` with Redis starts the nearline tier
     targets = json.loads((loop_stack.config.directory / "prometheus_targets.json").read_text())
     assert any(group["labels"]["tier"] == "nearline" and group["targets"] for group in targets)
@@ -217,7 +256,8 @@ async def test_a_burst_on_one_item_puts_it_in_the_popularity_channel_without_ret
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_an_event_on_one_gateway_removes_the_item_from_the_other_gateways_lists(
-        loop_stack: LocalStack, tiny_artifacts: Path, tmp_path: Path) -> None:
+    loop_stack: LocalStack, tiny_artifacts: Path, tmp_path: Path
+) -> None:
     first = loop_stack.gateway
     second = await start_second_gateway(loop_stack, tmp_path)
     try:
@@ -248,13 +288,36 @@ class SecondGateway:
 
 async def start_second_gateway(stack: LocalStack, tmp_path: Path) -> SecondGateway:
     port, http_port = free_port(), free_port()
-    env = {**os.environ, **stack.config.env, "WREN_REDIS_URL": stack.config.redis_url, "WREN_HTTP_PORT": str(http_port),
-           **{f"WREN_{tier.upper()}_REPLICAS": ",".join(f"127.0.0.1:{m.port}" for m in stack.replicas(tier))
-              for tier in ("feature", "recall", "ranking")}}
+    env = {
+        **os.environ,
+        **stack.config.env,
+        "WREN_REDIS_URL": stack.config.redis_url,
+        "WREN_HTTP_PORT": str(http_port),
+        **{
+            f"WREN_{tier.upper()}_REPLICAS": ",".join(f"127.0.0.1:{m.port}" for m in stack.replicas(tier))
+            for tier in ("feature", "recall", "ranking")
+        },
+    }
     with open(tmp_path / "gateway-2.log", "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "wren.cli.main", "serve", "gateway", "--artifacts",
-                                    str(stack.config.artifacts), "--port", str(port), "--host", "127.0.0.1"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wren.cli.main",
+                "serve",
+                "gateway",
+                "--artifacts",
+                str(stack.config.artifacts),
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
     await wait_serving(f"127.0.0.1:{port}")
     return SecondGateway(process, http_port)
 
@@ -273,17 +336,36 @@ def bundle_versions(stack: LocalStack) -> dict[str, str]:
 async def feature_version(stack: LocalStack, user: int) -> str:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.replicas('feature')[0].port}") as channel:
         profile = await feature_pb2_grpc.FeatureServiceStub(channel).GetUserFeatures(
-            feature_pb2.GetUserFeaturesRequest(user_id=user), timeout=5)
+            feature_pb2.GetUserFeaturesRequest(user_id=user), timeout=5
+        )
     return profile.bundle_version
 
 
 async def retrain(stack: LocalStack, tiny_data: Path, config: Path, metrics_file: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "wren.cli.main", "retrain", "--data", str(tiny_data), "--artifacts",
-               str(stack.config.artifacts), "--events", str(stack.config.directory / "events"), "--config",
-               str(config), "--tolerance", "0.05", "--redis-url", stack.config.redis_url, "--metrics-file",
-               str(metrics_file), "--quiet"]
-    process = await asyncio.create_subprocess_exec(*command, cwd=REPO, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.STDOUT)
+    command = [
+        sys.executable,
+        "-m",
+        "wren.cli.main",
+        "retrain",
+        "--data",
+        str(tiny_data),
+        "--artifacts",
+        str(stack.config.artifacts),
+        "--events",
+        str(stack.config.directory / "events"),
+        "--config",
+        str(config),
+        "--tolerance",
+        "0.05",
+        "--redis-url",
+        stack.config.redis_url,
+        "--metrics-file",
+        str(metrics_file),
+        "--quiet",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     out, _ = await process.communicate()
     return subprocess.CompletedProcess(command, process.returncode or 0, out.decode(), "")
 
@@ -294,8 +376,9 @@ async def load(stack: LocalStack, users: list[int], stop: asyncio.Event) -> tupl
     async with aiohttp.ClientSession() as session:
         while not stop.is_set():
             for user in users:
-                async with session.get(f"{base(stack.gateway.http_port)}/v1/recommendations",
-                                       params={"user_id": user, "k": 5}) as response:
+                async with session.get(
+                    f"{base(stack.gateway.http_port)}/v1/recommendations", params={"user_id": user, "k": 5}
+                ) as response:
                     answers += 1
                     if response.status != 200:
                         failures.append(f"{response.status}: {await response.text()}")
@@ -305,8 +388,8 @@ async def load(stack: LocalStack, users: list[int], stop: asyncio.Event) -> tupl
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_retrain_publishes_a_bundle_every_tier_serves_and_refuses_a_worse_one(
-        loop_stack: LocalStack, tiny_artifacts: Path, tiny_data: Path, tiny_config_file: Path,
-        tmp_path: Path) -> None:
+    loop_stack: LocalStack, tiny_artifacts: Path, tiny_data: Path, tiny_config_file: Path, tmp_path: Path
+) -> None:
     bundle = Bundle(tiny_artifacts)
     live = bundle.version
     users = [int(u) for u in bundle.users.ids[30:40]]
@@ -314,8 +397,9 @@ async def test_retrain_publishes_a_bundle_every_tier_serves_and_refuses_a_worse_
     async with aiohttp.ClientSession() as session:
         for n, user in enumerate(users):
             for item in items[n::5]:
-                await post_event(session, loop_stack.gateway.http_port, user_id=user, item_id=item, type="rating",
-                                 rating=4.5)
+                await post_event(
+                    session, loop_stack.gateway.http_port, user_id=user, item_id=item, type="rating", rating=4.5
+                )
     events = loop_stack.config.directory / "events"
     sent = sum(len(items[n::5]) for n in range(len(users)))
     eventually(lambda: len(load_event_log(events).ratings) >= sent, 15, "the ratings are in the event log")
@@ -342,14 +426,20 @@ async def test_retrain_publishes_a_bundle_every_tier_serves_and_refuses_a_worse_
     assert report["decision"]["candidate_version"] == new and report["events"]
     written = (tmp_path / "good.prom").read_text()
     assert "wren_retrain_published 1.0" in written and 'wren_retrain_served_ndcg{bundle="live"}' in written
-    named = {name for item in rule_expressions() + dashboard_expressions() for name in metric_names(item.expr)
-             if name.startswith("wren_retrain_")}
+    named = {
+        name
+        for item in rule_expressions() + dashboard_expressions()
+        for name in metric_names(item.expr)
+        if name.startswith("wren_retrain_")
+    }
     assert named and named <= exported_metric_names(written)
 
     worse = tmp_path / "worse.toml"  # a ranker that never learns and no prior: a much worse served list
-    worse.write_text(tiny_config_file.read_text().replace("learning_rate = 0.003", "learning_rate = 0.0\n"
-                                                          "prior = false\ntune_prior_scale = false").replace(
-        "epochs = 8", "epochs = 1"))
+    worse.write_text(
+        tiny_config_file.read_text()
+        .replace("learning_rate = 0.003", "learning_rate = 0.0\nprior = false\ntune_prior_scale = false")
+        .replace("epochs = 8", "epochs = 1")
+    )
     refused = await retrain(loop_stack, tiny_data, worse, tmp_path / "worse.prom")
     assert refused.returncode == 0 and "wren retrain: refused" in refused.stdout, refused.stdout
     assert Bundle(loop_stack.config.artifacts).version == new

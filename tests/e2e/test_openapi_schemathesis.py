@@ -51,8 +51,14 @@ def fuzz(document: dict, base_url: str, mode: schemathesis.GenerationMode) -> li
             continue
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
         def check(case: schemathesis.Case) -> None:
             case.headers = {**(case.headers or {}), TIMEOUT.name: ROOMY_TIMEOUT_MS}
             case.call_and_validate(base_url=base_url, checks=CHECKS)
@@ -68,9 +74,20 @@ async def test_the_document_describes_every_route(stack: LocalStack) -> None:
     assert status == 200 and document["openapi"].startswith("3.")
     operations = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert operations == {(route.method, route.path) for route in ROUTES}
-    for path in ("/v1/recommendations", "/v1/items/{item_id}/similar", "/v1/events", "/healthz", "/readyz",
-                 "/metrics", "/v1/items/{item_id}", "/v1/items", "/v1/genres", "/v1/genres/{genre}/items",
-                 "/v1/users/{user_id}", "/openapi.json"):
+    for path in (
+        "/v1/recommendations",
+        "/v1/items/{item_id}/similar",
+        "/v1/events",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/items/{item_id}",
+        "/v1/items",
+        "/v1/genres",
+        "/v1/genres/{genre}/items",
+        "/v1/users/{user_id}",
+        "/openapi.json",
+    ):
         assert path in document["paths"]
     for route in ROUTES:
         responses = document["paths"][route.path][route.method.lower()]["responses"]

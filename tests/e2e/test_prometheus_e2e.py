@@ -50,8 +50,17 @@ STACK_ENV = {"WREN_RESULTS_CACHE_TTL_SECONDS": "0", "WREN_COLDSTART_CACHE_TTL_SE
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tiny_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
-    running = LocalStack(StackConfig(artifacts=tiny_artifacts, replicas=REPLICAS, grpc_port=0, http_port=0,
-                                     state_dir=tmp_path_factory.mktemp("prom-stack"), grace_seconds=2.0, env=STACK_ENV))
+    running = LocalStack(
+        StackConfig(
+            artifacts=tiny_artifacts,
+            replicas=REPLICAS,
+            grpc_port=0,
+            http_port=0,
+            state_dir=tmp_path_factory.mktemp("prom-stack"),
+            grace_seconds=2.0,
+            env=STACK_ENV,
+        )
+    )
     try:
         await running.start()
     except BaseException:
@@ -78,9 +87,15 @@ def prometheus(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> I
     log_path = directory / "prometheus.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [binary, f"--config.file={directory / 'prometheus.yml'}", f"--storage.tsdb.path={directory / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={directory / 'prometheus.yml'}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -162,7 +177,8 @@ async def loaded(stack: LocalStack, prometheus: str, tiny_artifacts: Path) -> Co
 
 
 async def test_prometheus_derives_utilization_and_desired_replicas_for_every_tier(
-        loaded: Counter[int], prometheus: str) -> None:
+    loaded: Counter[int], prometheus: str
+) -> None:
     served = sum(loaded.values())
     assert loaded[200] >= 0.99 * served and served > 100, f"load went wrong: {dict(loaded)}"
     deadline = time.monotonic() + 20
@@ -180,8 +196,10 @@ async def test_prometheus_derives_utilization_and_desired_replicas_for_every_tie
     per_process = instant(prometheus, "instance:wren_utilization:ratio_rate1m", at)
     print(f"\n{served} requests ({dict(loaded)}) in {LOAD_SECONDS:.0f}s; target {target}")
     for tier in TIERS:
-        print(f"  {tier:8} replicas {replicas[tier]:.0f}  utilization {utilization[tier]:.5f}"
-              f"  desired {desired[tier]:.0f}")
+        print(
+            f"  {tier:8} replicas {replicas[tier]:.0f}  utilization {utilization[tier]:.5f}"
+            f"  desired {desired[tier]:.0f}"
+        )
     assert replicas == {"feature": REPLICAS, "recall": REPLICAS, "ranking": REPLICAS, "gateway": 1}
     assert set(desired) == set(TIERS)
     for tier in TIERS:
@@ -202,7 +220,8 @@ async def test_the_adapter_queries_give_every_process_a_value(loaded: Counter[in
 
 
 async def test_every_rule_dashboard_and_adapter_query_runs_on_the_live_server(
-        loaded: Counter[int], prometheus: str) -> None:
+    loaded: Counter[int], prometheus: str
+) -> None:
     expressions = rule_expressions() + dashboard_expressions() + adapter_expressions()
     failures = []
     for item in expressions:
@@ -210,13 +229,18 @@ async def test_every_rule_dashboard_and_adapter_query_runs_on_the_live_server(
         if body["status"] != "success":
             failures.append(f"{item.source}: {body.get('error')}")
     assert not failures, "\n".join(failures)
-    rule_health = [rule for group in api(prometheus, "rules")["data"]["groups"] for rule in group["rules"]
-                   if rule["health"] != "ok"]
+    rule_health = [
+        rule
+        for group in api(prometheus, "rules")["data"]["groups"]
+        for rule in group["rules"]
+        if rule["health"] != "ok"
+    ]
     assert not rule_health, [(r["name"], r.get("lastError")) for r in rule_health]
 
 
 async def test_every_metric_the_rules_dashboard_and_adapter_name_is_exported(
-        loaded: Counter[int], stack: LocalStack) -> None:
+    loaded: Counter[int], stack: LocalStack
+) -> None:
     exported: set[str] = set()
     for member in stack.members:
         exported |= exported_metric_names(await asyncio.to_thread(scrape, member.metrics_port))
@@ -225,7 +249,10 @@ async def test_every_metric_the_rules_dashboard_and_adapter_name_is_exported(
         for name in metric_names(item.expr):
             if ":" not in name:  # recording rules are checked against the rule files elsewhere
                 referenced.setdefault(name, item.source)
-    missing = {name: source for name, source in referenced.items()
-               if name not in exported and name not in PROMETHEUS_BUILTINS and not name.startswith(NOT_IN_THIS_STACK)}
+    missing = {
+        name: source
+        for name, source in referenced.items()
+        if name not in exported and name not in PROMETHEUS_BUILTINS and not name.startswith(NOT_IN_THIS_STACK)
+    }
     assert not missing, f"not exported by any Wren process: {missing}"
     assert len(referenced) >= 15

@@ -22,9 +22,26 @@ async def test_tier_serves_health_reflection_and_metrics(tier: str, tiny_artifac
     port, metrics_port = free_port(), free_port()
     env = {**os.environ, "WREN_GRACE_SECONDS": "2", "WREN_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "wren.cli.main", "serve", tier, "--artifacts", str(tiny_artifacts), "--port", str(port),
-         "--metrics-port", str(metrics_port), "--host", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "wren.cli.main",
+            "serve",
+            tier,
+            "--artifacts",
+            str(tiny_artifacts),
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            "--host",
+            "127.0.0.1",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         target = f"127.0.0.1:{port}"

@@ -61,9 +61,7 @@ def _assert_unrated(answers: dict[int, dict], bundle: Bundle, reason: str) -> No
             assert reason in body["degraded_reason"], (reason, body["degraded_reason"])
 
 
-async def test_no_rated_item_is_served_to_any_user_even_with_tiers_down(
-    tiny_artifacts: Path, tmp_path: Path
-) -> None:
+async def test_no_rated_item_is_served_to_any_user_even_with_tiers_down(tiny_artifacts: Path, tmp_path: Path) -> None:
     bundle = Bundle(tiny_artifacts)
     users = bundle.users.ids.tolist()
     stack = await start_stack(tiny_artifacts, tmp_path / "stack", 1, NO_GATEWAY_CACHES)
@@ -78,8 +76,11 @@ async def test_no_rated_item_is_served_to_any_user_even_with_tiers_down(
                 pass
             after = await _lists(base, [user], 20)
             assert item not in [i["item_id"] for i in after[user]["items"]]
-        for tier, reason in (("ranking", "ranking_unavailable"), ("recall", "recall_unavailable"),
-                             ("feature", "features_unavailable")):
+        for tier, reason in (
+            ("ranking", "ranking_unavailable"),
+            ("recall", "recall_unavailable"),
+            ("feature", "features_unavailable"),
+        ):
             for member in stack.replicas(tier):
                 stack.signal(member.name, signal.SIGKILL)
             await asyncio.sleep(0.5)
@@ -98,8 +99,9 @@ async def test_evaluation_of_the_served_list_equals_what_the_http_api_returns(
     users = sorted(bundle_split(bundle, dataset).test["user_id"].unique().tolist())
     # per-attempt timeouts sized for a busy CI machine: a degraded answer would not be the ranked list
     slow_ok = {"WREN_FEATURE_TIMEOUT_MS": "5000", "WREN_RECALL_TIMEOUT_MS": "5000", "WREN_RANKING_TIMEOUT_MS": "5000"}
-    stack = await start_stack(tiny_artifacts, tmp_path / "stack", 1, {**NO_GATEWAY_CACHES, **slow_ok,
-                                                                       "WREN_USER_STATE": "evaluation"})
+    stack = await start_stack(
+        tiny_artifacts, tmp_path / "stack", 1, {**NO_GATEWAY_CACHES, **slow_ok, "WREN_USER_STATE": "evaluation"}
+    )
     try:
         base = http_base(stack)
         over_http = await asyncio.to_thread(served_lists_http, base, users, 10)
@@ -124,6 +126,7 @@ def test_a_sampled_evaluation_agrees_with_the_full_one_within_its_interval(
     bundle = Bundle(tiny_artifacts)
     config = config_from_dict(bundle.manifest["config"])
     dataset = load_dataset(tiny_data)
+
     def sampled_to(max_users: int) -> TrainConfig:
         return replace(config, evaluation=replace(config.evaluation, max_users=max_users))
 

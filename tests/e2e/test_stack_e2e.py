@@ -31,10 +31,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 NO_GATEWAY_CACHES = {"WREN_RESULTS_CACHE_TTL_SECONDS": "0", "WREN_COLDSTART_CACHE_TTL_SECONDS": "0"}
 
 
-async def start_stack(artifacts: Path, state_dir: Path, replicas: int, env: dict[str, str],
-                      redis_url: str = "") -> LocalStack:
-    stack = LocalStack(StackConfig(artifacts=artifacts, replicas=replicas, grpc_port=0, http_port=0,
-                                   state_dir=state_dir, grace_seconds=3.0, env=env, redis_url=redis_url))
+async def start_stack(
+    artifacts: Path, state_dir: Path, replicas: int, env: dict[str, str], redis_url: str = ""
+) -> LocalStack:
+    stack = LocalStack(
+        StackConfig(
+            artifacts=artifacts,
+            replicas=replicas,
+            grpc_port=0,
+            http_port=0,
+            state_dir=state_dir,
+            grace_seconds=3.0,
+            env=env,
+            redis_url=redis_url,
+        )
+    )
     try:
         await stack.start()
     except BaseException:
@@ -87,18 +98,22 @@ async def test_unknown_user_gets_a_cold_start_list_and_bad_input_gets_400(stack:
         status, body = await get_json(session, f"{http_base(stack)}/v1/recommendations?user_id=987654&k=5")
         assert status == 200 and len(body["items"]) == 5
         assert {s for item in body["items"] for s in item["sources"]} <= {"popularity", "segment"}
-        for query, message in [("user_id=abc", "user_id must be an integer"), ("k=5", "user_id is required"),
-                               ("user_id=1&k=0", "k must be between 1 and 500"),
-                               ("user_id=1&k=501", "k must be between 1 and 500"),
-                               ("user_id=-3", "user_id must be a positive")]:
+        for query, message in [
+            ("user_id=abc", "user_id must be an integer"),
+            ("k=5", "user_id is required"),
+            ("user_id=1&k=0", "k must be between 1 and 500"),
+            ("user_id=1&k=501", "k must be between 1 and 500"),
+            ("user_id=-3", "user_id must be a positive"),
+        ]:
             status, body = await get_json(session, f"{http_base(stack)}/v1/recommendations?{query}")
             assert status == 400 and message in body["error"]["message"], (query, body)
         status, body = await get_json(session, f"{http_base(stack)}/v1/items/123456/similar?k=3")
         assert status == 404 and "unknown item" in body["error"]["message"]
         async with session.post(f"{http_base(stack)}/v1/events", data=b"{not json") as response:
             assert response.status == 400 and "not valid JSON" in (await response.json())["error"]["message"]
-        async with session.post(f"{http_base(stack)}/v1/events", json={"user_id": 1, "item_id": 2, "type": "rating",
-                                                                         "rating": 9}) as response:
+        async with session.post(
+            f"{http_base(stack)}/v1/events", json={"user_id": 1, "item_id": 2, "type": "rating", "rating": 9}
+        ) as response:
             assert response.status == 400 and "rating must be between" in (await response.json())["error"]["message"]
         async with session.post(f"{http_base(stack)}/v1/events", data=b"x" * 20_000) as response:
             assert response.status in (400, 413)
@@ -130,8 +145,9 @@ async def test_read_your_writes_through_every_cache(stack: LocalStack, tiny_arti
         assert all(item["cached"] for item in again["items"])  # the gateway's result cache is warm
         liked = before["items"][0]["item_id"]
         _, similar = await get_json(session, f"{base}/v1/items/{liked}/similar?k=10")
-        async with session.post(f"{base}/v1/events",
-                                json={"user_id": user, "item_id": liked, "type": "rating", "rating": 5.0}) as response:
+        async with session.post(
+            f"{base}/v1/events", json={"user_id": user, "item_id": liked, "type": "rating", "rating": 5.0}
+        ) as response:
             assert response.status == 200
         _, after = await get_json(session, f"{base}/v1/recommendations?user_id={user}&k=20")
     after_ids = [item["item_id"] for item in after["items"]]
@@ -141,22 +157,32 @@ async def test_read_your_writes_through_every_cache(stack: LocalStack, tiny_arti
     feature, recall = stack.replicas("feature")[0], stack.replicas("recall")[0]
     async with grpc.aio.insecure_channel(f"127.0.0.1:{feature.port}") as channel:
         profile = await feature_pb2_grpc.FeatureServiceStub(channel).GetUserFeatures(
-            feature_pb2.GetUserFeaturesRequest(user_id=user))
+            feature_pb2.GetUserFeaturesRequest(user_id=user)
+        )
     assert profile.recent_items[0] == liked and liked in profile.rated_items
     async with grpc.aio.insecure_channel(f"127.0.0.1:{recall.port}") as channel:
         stub = recall_pb2_grpc.RecallServiceStub(channel)
         candidates = await stub.Recall(recall_pb2.RecallRequest(user=profile, k=100))
     item2item_bit = 1 << list(candidates.channels).index("item2item")
-    proposed = {item for item, mask in zip(candidates.item_ids, candidates.source_masks, strict=True)
-                if mask & item2item_bit}
+    proposed = {
+        item for item, mask in zip(candidates.item_ids, candidates.source_masks, strict=True) if mask & item2item_bit
+    }
     neighbours = {item["item_id"] for item in similar["items"]}
     assert proposed & neighbours, "item-to-item recall should now seed from the newly liked item"
 
 
 async def test_metrics_expose_routing_caches_and_utilization(stack: LocalStack) -> None:
     families = {f.name: f for f in text_string_to_metric_families(scrape(stack.gateway.http_port))}
-    for name in ("wren_upstream_requests", "wren_upstream_latency_seconds", "wren_ring_members", "wren_ring_routable",
-                 "wren_cache_requests", "wren_http_requests", "wren_utilization", "wren_capacity"):
+    for name in (
+        "wren_upstream_requests",
+        "wren_upstream_latency_seconds",
+        "wren_ring_members",
+        "wren_ring_routable",
+        "wren_cache_requests",
+        "wren_http_requests",
+        "wren_utilization",
+        "wren_capacity",
+    ):
         assert name in families, name
     tiers = {s.labels["tier"] for s in families["wren_ring_members"].samples}
     assert tiers == {"feature", "recall", "ranking"}
@@ -189,8 +215,11 @@ class Load:
             user = self.users[index % len(self.users)]
             index += self.concurrency
             try:
-                status, body = await get_json(session, f"{self.base}/v1/recommendations?user_id={user}&k=5",
-                                              headers={"X-Request-Timeout-Ms": "1000"})
+                status, body = await get_json(
+                    session,
+                    f"{self.base}/v1/recommendations?user_id={user}&k=5",
+                    headers={"X-Request-Timeout-Ms": "1000"},
+                )
                 if status != 200 or not body.get("items"):
                     self.failures.append(f"{status} {body}")
                 self.degraded += bool(body.get("degraded"))
@@ -263,8 +292,9 @@ async def test_ranking_outage_degrades_within_the_deadline_and_recovers(resilien
     async with aiohttp.ClientSession() as session:
         for user in range(1, 21):
             started = time.monotonic()
-            status, body = await get_json(session, f"{base}/v1/recommendations?user_id={user}&k=5",
-                                          headers={"X-Request-Timeout-Ms": "300"})
+            status, body = await get_json(
+                session, f"{base}/v1/recommendations?user_id={user}&k=5", headers={"X-Request-Timeout-Ms": "300"}
+            )
             elapsed = time.monotonic() - started
             assert status == 200 and body["degraded"] and "ranking" in body["degraded_reason"], body
             assert len(body["items"]) == 5 and all(item["rank_score"] is None for item in body["items"])

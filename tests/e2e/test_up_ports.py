@@ -28,8 +28,11 @@ async def test_a_member_whose_port_was_taken_starts_again_on_new_ports(
         return port
 
     monkeypatch.setattr(up, "free_port", racing)
-    stack = up.LocalStack(up.StackConfig(artifacts=tiny_artifacts, replicas=1, grpc_port=0, http_port=0,
-                                         state_dir=tmp_path, grace_seconds=2.0))
+    stack = up.LocalStack(
+        up.StackConfig(
+            artifacts=tiny_artifacts, replicas=1, grpc_port=0, http_port=0, state_dir=tmp_path, grace_seconds=2.0
+        )
+    )
     try:
         await stack.start()
         ports = {member.port for member in stack.members}

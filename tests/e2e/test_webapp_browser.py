@@ -46,8 +46,13 @@ WAIT_SECONDS = 20  # the longest any condition is waited for; conditions, never 
 DESKTOP_SHOT_HEIGHT = 1600
 # Settings for the stack's gateway: deadlines generous enough that a busy shared machine still gets full (not
 # degraded) answers, and a result cache that outlives the test, so the page shows the list the test fetched.
-GATEWAY_ENV = {"WREN_BUDGET_MS": "3000", "WREN_FEATURE_TIMEOUT_MS": "1000", "WREN_RECALL_TIMEOUT_MS": "1000",
-               "WREN_RANKING_TIMEOUT_MS": "1000", "WREN_RESULTS_CACHE_TTL_SECONDS": "600"}
+GATEWAY_ENV = {
+    "WREN_BUDGET_MS": "3000",
+    "WREN_FEATURE_TIMEOUT_MS": "1000",
+    "WREN_RECALL_TIMEOUT_MS": "1000",
+    "WREN_RANKING_TIMEOUT_MS": "1000",
+    "WREN_RESULTS_CACHE_TTL_SECONDS": "600",
+}
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 
 
@@ -82,7 +87,8 @@ class Site:
         is shown this same list."""
         path = f"/v1/recommendations?user_id={user}&k=10"
         return WebDriverWait(self, WAIT_SECONDS, poll_frequency=0.2).until(
-            lambda site: (answer := site.json(path)) and not answer["degraded"] and answer, f"a full answer for {user}")
+            lambda site: (answer := site.json(path)) and not answer["degraded"] and answer, f"a full answer for {user}"
+        )
 
 
 def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
@@ -110,9 +116,25 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     state_dir = tmp_path_factory.mktemp("webapp-stack")
     env = {**os.environ, "WREN_LOG_LEVEL": "WARNING", **GATEWAY_ENV}
     process = subprocess.Popen(
-        [sys.executable, "-m", "wren.cli.main", "up", "--artifacts", str(artifacts), "--grpc-port", "0",
-         "--http-port", "0", "--state-dir", str(state_dir)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "wren.cli.main",
+            "up",
+            "--artifacts",
+            str(artifacts),
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
@@ -145,8 +167,15 @@ def browser() -> Iterator[webdriver.Chrome]:
             pytest.fail(f"{binary} is missing; run `make install` (it installs chromium and chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,900", "--lang=en-US", "--no-first-run"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--lang=en-US",
+        "--no-first-run",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -178,13 +207,19 @@ def wait_for(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], A
 
 def elements(driver: webdriver.Chrome, css: str, minimum: int = 1) -> list[WebElement]:
     """Waits until at least `minimum` elements match `css` and returns them all."""
-    return wait_for(driver, lambda d: (found := d.find_elements(By.CSS_SELECTOR, css)) and len(found) >= minimum
-                    and found, f"{minimum}+ elements matching {css!r}")
+    return wait_for(
+        driver,
+        lambda d: (found := d.find_elements(By.CSS_SELECTOR, css)) and len(found) >= minimum and found,
+        f"{minimum}+ elements matching {css!r}",
+    )
 
 
 def text_of(driver: webdriver.Chrome, css: str, contains: str) -> str:
-    return wait_for(driver, lambda d: next((e.text for e in d.find_elements(By.CSS_SELECTOR, css)
-                                            if contains in e.text), None), f"{css!r} containing {contains!r}")
+    return wait_for(
+        driver,
+        lambda d: next((e.text for e in d.find_elements(By.CSS_SELECTOR, css) if contains in e.text), None),
+        f"{css!r} containing {contains!r}",
+    )
 
 
 def item_ids(driver: webdriver.Chrome, css: str) -> list[int]:
@@ -206,8 +241,10 @@ def shoot(driver: webdriver.Chrome, directory: Path, name: str, tall: bool = Tru
     path = directory / f"webapp-{name}.png"
     if tall:
         height = min(DESKTOP_SHOT_HEIGHT, driver.execute_script("return document.documentElement.scrollHeight"))
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
     try:
         assert driver.save_screenshot(str(path)), path
     finally:
@@ -298,8 +335,11 @@ def test_home_movie_and_similar_movies(page: webdriver.Chrome, site: Site, scree
 
     other = site.json(f"/v1/items/{similar[0]['item_id']}")["item"]
     page.get(f"{site.url}movies/{other['item_id']}")  # a deep link loads directly
-    wait_for(page, lambda d: words(d.find_element(By.CSS_SELECTOR, "main h1").text) == words(other["title"]),
-             f"the heading of {other['title']}")
+    wait_for(
+        page,
+        lambda d: words(d.find_element(By.CSS_SELECTOR, "main h1").text) == words(other["title"]),
+        f"the heading of {other['title']}",
+    )
     page.back()
     wait_for(page, lambda d: d.current_url == f"{site.url}movies/{movie}", "back to the first movie")
     elements(page, ".similar .card", len(similar))
@@ -322,8 +362,11 @@ def test_rating_on_the_user_page_updates_recommendations(page: webdriver.Chrome,
     rated = before[0]
     Select(cards[0].find_element(By.TAG_NAME, "select")).select_by_value("4.5")
     cards[0].find_element(By.CSS_SELECTOR, "form.rate button").click()
-    wait_for(page, lambda d: len(now := item_ids(d, ".recommended .card")) == len(before) and rated not in now,
-             "a full new list, without the rated movie")
+    wait_for(
+        page,
+        lambda d: len(now := item_ids(d, ".recommended .card")) == len(before) and rated not in now,
+        "a full new list, without the rated movie",
+    )
     after = item_ids(page, ".recommended .card")
     assert rated not in after and len(after) == len(before)
     wait_for(page, lambda d: item_ids(d, ".ratings tbody tr")[:1] == [rated], "the rating on top of the ratings")
@@ -335,8 +378,11 @@ def test_rating_on_the_user_page_updates_recommendations(page: webdriver.Chrome,
     assert older["ratings"], "the test user needs more than one page of ratings"
     page.find_element(By.CSS_SELECTOR, ".pager a[rel='next']").click()
     wait_for(page, lambda d: d.current_url.endswith(f"/users/{user}?offset=20"), "the second page's address")
-    wait_for(page, lambda d: item_ids(d, ".ratings tbody tr") == [r["item"]["item_id"] for r in older["ratings"]],
-             "the second page of ratings")
+    wait_for(
+        page,
+        lambda d: item_ids(d, ".ratings tbody tr") == [r["item"]["item_id"] for r in older["ratings"]],
+        "the second page of ratings",
+    )
     assert page.find_element(By.CSS_SELECTOR, ".pager a[rel='prev']").get_attribute("href").endswith(f"/users/{user}")
 
 
@@ -362,9 +408,11 @@ def test_rating_from_a_movie_page_as_a_typed_user(page: webdriver.Chrome, site: 
 def test_unknown_and_bad_ids_say_so(browser: webdriver.Chrome, site: Site) -> None:
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     console_errors(browser)
-    for path, heading, code in (("movies/999999", "Movie not found", "NOT_FOUND"),
-                                ("users/999999", "User not found", "NOT_FOUND"),
-                                ("users/abc", "User abc", "INVALID_ARGUMENT")):
+    for path, heading, code in (
+        ("movies/999999", "Movie not found", "NOT_FOUND"),
+        ("users/999999", "User not found", "NOT_FOUND"),
+        ("users/abc", "User abc", "INVALID_ARGUMENT"),
+    ):
         browser.get(site.url + path)
         text_of(browser, "main h1", heading)
         alert = text_of(browser, "[role='alert']", code)
@@ -420,8 +468,9 @@ def test_keyboard_reaches_and_follows_a_movie_link(page: webdriver.Chrome, site:
         focused = page.switch_to.active_element
     else:
         pytest.fail("40 presses of Tab never reached a movie link")
-    outline = page.execute_script("const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineWidth]",
-                                  focused)
+    outline = page.execute_script(
+        "const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineWidth]", focused
+    )
     assert outline[0] != "none" and outline[1] != "0px", f"the focused link shows no focus ring: {outline}"
     focused.send_keys(Keys.ENTER)
     wait_for(page, lambda d: d.current_url == href, "the movie page the link names")

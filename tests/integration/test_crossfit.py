@@ -60,9 +60,10 @@ def test_each_fold_is_recalled_by_models_fitted_without_its_labels(
     with pytest.raises(Stop):
         train_module.train(tiny_data, tmp_path / "out", config, served_lists, progress=False)
 
-    (history, labels, rows), = results
-    training_part = train_module.make_split(load_dataset(tiny_data).ratings, config.evaluation.protocol,
-                                            config.evaluation.test_fraction, config.seed).train
+    ((history, labels, rows),) = results
+    training_part = train_module.make_split(
+        load_dataset(tiny_data).ratings, config.evaluation.protocol, config.evaluation.test_fraction, config.seed
+    ).train
     assert _keys(history) | _keys(labels) == _keys(training_part) and not _keys(history) & _keys(labels)
     label_users = labels["user_id"].nunique()
     assert label_users == 30 if max_label_users else label_users > 30
@@ -83,8 +84,9 @@ def test_each_fold_is_recalled_by_models_fitted_without_its_labels(
     assert set(rows.proposals) == valid_users
 
 
-def test_no_users_left_to_train_the_rankers_is_a_clear_error(tiny_data: Path, tiny_config_file: Path,
-                                                              tmp_path: Path) -> None:
+def test_no_users_left_to_train_the_rankers_is_a_clear_error(
+    tiny_data: Path, tiny_config_file: Path, tmp_path: Path
+) -> None:
     config = load_config(tiny_config_file)
     config = dataclasses.replace(config, ranking=dataclasses.replace(config.ranking, validation_users=1.0))
     with pytest.raises(ValueError, match="too few label users"):

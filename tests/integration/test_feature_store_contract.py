@@ -40,7 +40,12 @@ async def store(request: pytest.FixtureRequest, tiny_bundle: Bundle) -> AsyncIte
 
 def assert_same_profile(got: UserProfile, want: UserProfile) -> None:
     assert (got.user_id, got.known, got.segment, got.version, got.bundle_version) == (
-        want.user_id, want.known, want.segment, want.version, want.bundle_version)
+        want.user_id,
+        want.known,
+        want.segment,
+        want.version,
+        want.bundle_version,
+    )
     np.testing.assert_allclose(got.dense, want.dense, rtol=0, atol=1e-6)
     np.testing.assert_allclose(got.genre_affinity, want.genre_affinity, rtol=0, atol=1e-6)
     np.testing.assert_allclose(got.genre_ratings, want.genre_ratings, rtol=0, atol=1e-6)
@@ -55,8 +60,11 @@ def fresh_item(bundle: Bundle, row: int) -> int:
     """An item the user of `row` never interacted with that has genres and an embedding."""
     rated = set(bundle.users.rated(row).tolist())
     items = bundle.items
-    return next(int(i) for i, g, e in zip(items.ids, items.genres, items.has_embedding, strict=True)
-                if int(i) not in rated and g.any() and e)
+    return next(
+        int(i)
+        for i, g, e in zip(items.ids, items.genres, items.has_embedding, strict=True)
+        if int(i) not in rated and g.any() and e
+    )
 
 
 async def test_known_user_matches_the_snapshot(store: FeatureStore, tiny_bundle: Bundle) -> None:
@@ -173,12 +181,15 @@ async def test_memory_and_redis_agree_after_the_same_events(tiny_bundle: Bundle,
 
 
 def data_frames(tiny_data: Path) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(tiny_data / f"{name}.csv", dtype={"imdbId": str, "tmdbId": str})
-            for name in ("ratings", "movies", "tags", "links")}
+    return {
+        name: pd.read_csv(tiny_data / f"{name}.csv", dtype={"imdbId": str, "tmdbId": str})
+        for name in ("ratings", "movies", "tags", "links")
+    }
 
 
-async def test_catalogue_summarises_every_item_over_all_ratings(store: FeatureStore, tiny_bundle: Bundle,
-                                                                tiny_data: Path) -> None:
+async def test_catalogue_summarises_every_item_over_all_ratings(
+    store: FeatureStore, tiny_bundle: Bundle, tiny_data: Path
+) -> None:
     catalogue = await store.catalogue()
     assert catalogue.version == tiny_bundle.version
     np.testing.assert_array_equal(catalogue.ids, tiny_bundle.items.ids)
@@ -195,8 +206,9 @@ async def test_catalogue_summarises_every_item_over_all_ratings(store: FeatureSt
         if summary.rating_count:
             assert summary.rating_mean == pytest.approx(means[summary.item_id], abs=1e-4)
         row = tiny_bundle.items.rows(np.array([summary.item_id]))[0][0]
-        assert summary.genres == [g for g, on in zip(tiny_bundle.genres, tiny_bundle.items.genres[row], strict=True)
-                                  if on]
+        assert summary.genres == [
+            g for g, on in zip(tiny_bundle.genres, tiny_bundle.items.genres[row], strict=True) if on
+        ]
     assert catalogue.search("amelie", 5)[0].item_id == 7
 
 
@@ -217,8 +229,9 @@ async def test_item_extras_hold_tags_by_use_and_links(store: FeatureStore, tiny_
     assert await store.item_extras(UNKNOWN_ITEM) is None
 
 
-async def test_user_history_lists_the_bundle_ratings_newest_first(store: FeatureStore, tiny_bundle: Bundle,
-                                                                  tiny_data: Path) -> None:
+async def test_user_history_lists_the_bundle_ratings_newest_first(
+    store: FeatureStore, tiny_bundle: Bundle, tiny_data: Path
+) -> None:
     ratings = data_frames(tiny_data)["ratings"]
     row = 3
     user_id = int(tiny_bundle.users.ids[row])
@@ -227,7 +240,8 @@ async def test_user_history_lists_the_bundle_ratings_newest_first(store: Feature
     assert history.known and history.event_count == 0
     assert history.segment == tiny_bundle.users.segment_names[int(tiny_bundle.users.segment[row])]
     assert [(e.item_id, e.rating, e.timestamp) for e in history.entries] == list(
-        zip(mine["movieId"], mine["rating"], mine["timestamp"], strict=True))
+        zip(mine["movieId"], mine["rating"], mine["timestamp"], strict=True)
+    )
     np.testing.assert_allclose(history.counters, tiny_bundle.users.counters[row])
     unknown = await store.user_history(UNKNOWN_USER)
     assert not unknown.known and unknown.entries == [] and unknown.segment == tiny_bundle.cold_start["default_segment"]
@@ -244,7 +258,9 @@ async def test_user_history_shows_recorded_events_at_once(store: FeatureStore, t
     await store.record_event(Event(user_id, old.item_id, "click", None, now + 1))
     after = await store.user_history(user_id)
     assert [(e.item_id, e.rating, e.timestamp) for e in after.entries[:2]] == [
-        (old.item_id, old.rating, now + 1), (fresh, 2.5, now)]
+        (old.item_id, old.rating, now + 1),
+        (fresh, 2.5, now),
+    ]
     assert len(after.entries) == len(before.entries) + 1 and after.event_count == 2
     assert after.counters[0] == before.counters[0] + 1
     await store.record_event(Event(UNKNOWN_USER, fresh, "view", None, now))

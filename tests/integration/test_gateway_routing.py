@@ -353,8 +353,9 @@ async def replicas() -> AsyncIterator[dict[str, EchoReplica]]:
         await replica.stop()
 
 
-def make_client(replicas: dict[str, EchoReplica], attempt: float = 0.5, **ring_options: object
-                ) -> tuple[ReplicaRing, TierClient]:
+def make_client(
+    replicas: dict[str, EchoReplica], attempt: float = 0.5, **ring_options: object
+) -> tuple[ReplicaRing, TierClient]:
     tier = new_tier()
     ring = ReplicaRing(tier, list(replicas), **ring_options)  # type: ignore[arg-type]
     return ring, TierClient(tier, ring, EchoStub, attempt_timeout_seconds=attempt)
@@ -555,8 +556,10 @@ async def test_failover_overhead_when_the_first_replica_refuses_connections(
 
         direct = await median_latency(live_key)
         failover = await median_latency(dead_key)
-        print(f"\nfailover overhead: first call {cold * 1e3:.2f} ms total; median direct {direct * 1e3:.2f} ms, "
-              f"via failover {failover * 1e3:.2f} ms, overhead {(failover - direct) * 1e3:.2f} ms")
+        print(
+            f"\nfailover overhead: first call {cold * 1e3:.2f} ms total; median direct {direct * 1e3:.2f} ms, "
+            f"via failover {failover * 1e3:.2f} ms, overhead {(failover - direct) * 1e3:.2f} ms"
+        )
         assert failover - direct < 0.05
     finally:
         await client.close()

@@ -54,16 +54,19 @@ async def test_poison_entries_go_to_the_dead_letter_stream_and_are_acknowledged(
     await client.xadd(KEYS.stream, {"garbage": "yes"})
     assert await worker.read() == 3
     dead = await client.xrange(KEYS.dead_letters)
-    assert [fields["reason"] for _, fields in dead] == ["rating must be between 0.5 and 5.0, got 11.0",
-                                                        "field 'user' is missing"]
+    assert [fields["reason"] for _, fields in dead] == [
+        "rating must be between 0.5 and 5.0, got 11.0",
+        "field 'user' is missing",
+    ]
     assert dead[1][1]["garbage"] == "yes" and dead[0][1]["entry"]
     assert sample("wren_nearline_dead_letters_total", {"reason": "invalid"}) == before + 2
     assert await client.hget(KEYS.item(5), "count") == "1"
     assert await worker.refresh_lag() == 0
 
 
-async def test_a_dead_consumers_pending_entries_are_claimed_and_applied_once(client: aioredis.Redis,
-                                                                              tmp_path: Path) -> None:
+async def test_a_dead_consumers_pending_entries_are_claimed_and_applied_once(
+    client: aioredis.Redis, tmp_path: Path
+) -> None:
     survivor = consumer(client, "survivor", tmp_path)
     await survivor.ensure_group()
     now = int(time.time())
@@ -105,8 +108,12 @@ async def test_the_trending_feed_lists_items_with_enough_recent_positives(client
     half_life = ApplyConfig().half_life_seconds
     await client.set(KEYS.half_life, repr(half_life))
     now = int(time.time())
-    await add(client, *[Event(u, 42, "click", None, now, f"c{u}") for u in range(1, 6)],
-              Event(1, 43, "click", None, now, "lonely"), Event(1, 44, "rating", 1.0, now, "disliked"))
+    await add(
+        client,
+        *[Event(u, 42, "click", None, now, f"c{u}") for u in range(1, 6)],
+        Event(1, 43, "click", None, now, "lonely"),
+        Event(1, 44, "rating", 1.0, now, "disliked"),
+    )
     await worker.read()
     feed = TrendingFeed(client, KEYS, size=10, min_count=2.0)
     assert await feed.refresh()
@@ -119,9 +126,14 @@ async def test_the_trending_feed_lists_items_with_enough_recent_positives(client
 
 async def test_an_invalidation_reaches_every_other_gateway(redis_url: str) -> None:
     received: dict[str, list[tuple[int, int]]] = {"a": [], "b": []}
-    replicas = {name: Invalidations(aioredis.Redis.from_url(redis_url), KEYS.invalidations,
-                                    lambda user, item, name=name: received[name].append((user, item)))
-                for name in received}
+    replicas = {
+        name: Invalidations(
+            aioredis.Redis.from_url(redis_url),
+            KEYS.invalidations,
+            lambda user, item, name=name: received[name].append((user, item)),
+        )
+        for name in received
+    }
     for replica in replicas.values():
         replica.start()
         await asyncio.wait_for(replica.subscribed.wait(), 5)

@@ -55,8 +55,13 @@ async def running(root: Path, **settings: object) -> AsyncIterator[Running]:
     bundle = Bundle(root)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-            yield Running(ranking_pb2_grpc.RankingServiceStub(channel), f"127.0.0.1:{service.port}", ranker,
-                          MemoryFeatureStore(bundle), bundle)
+            yield Running(
+                ranking_pb2_grpc.RankingServiceStub(channel),
+                f"127.0.0.1:{service.port}",
+                ranker,
+                MemoryFeatureStore(bundle),
+                bundle,
+            )
     finally:
         await watcher.stop()
         await service.stop(0)
@@ -178,13 +183,22 @@ async def test_ab_variants_over_grpc(tiny_artifacts: Path) -> None:
 
         forced = await service.stub.Rank(await rank_request(service.store, 1, items, model="widedeep"))
         assert (forced.model_name, forced.model_version, forced.variant) == (
-            "widedeep", f"widedeep@{version}", "forced")
-        details = await expect_code(service.stub.Rank(await rank_request(service.store, 1, items, model="nope")),
-                                    grpc.StatusCode.INVALID_ARGUMENT)
+            "widedeep",
+            f"widedeep@{version}",
+            "forced",
+        )
+        details = await expect_code(
+            service.stub.Rank(await rank_request(service.store, 1, items, model="nope")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
         assert "unknown model 'nope'" in details and "deepfm" in details
         assert REGISTRY.get_sample_value("wren_ranking_requests_total", {"model": "widedeep", "variant": "forced"})
-        assert REGISTRY.get_sample_value(
-            "wren_model_info", {"model": "widedeep", "version": f"widedeep@{version}", "variant": "B"}) == 1
+        assert (
+            REGISTRY.get_sample_value(
+                "wren_model_info", {"model": "widedeep", "version": f"widedeep@{version}", "variant": "B"}
+            )
+            == 1
+        )
 
 
 async def test_bad_ab_configuration_fails_at_start(tiny_artifacts: Path) -> None:
@@ -274,8 +288,9 @@ async def test_bad_input_is_invalid_argument_and_the_server_stays_healthy(rankin
 
 async def test_batch_over_the_limit_is_rejected(ranking: Running) -> None:
     ids = np.resize(ranking.bundle.items.ids, 2001)
-    details = await expect_code(ranking.stub.Rank(await rank_request(ranking.store, 3, ids)),
-                                grpc.StatusCode.INVALID_ARGUMENT)
+    details = await expect_code(
+        ranking.stub.Rank(await rank_request(ranking.store, 3, ids)), grpc.StatusCode.INVALID_ARGUMENT
+    )
     assert "items has 2001 candidates; at most 2000 per call" in details
     assert len((await ranking.stub.Rank(await rank_request(ranking.store, 3, ids[:2000]))).scores) == 2000
 
@@ -331,8 +346,9 @@ def copy_root(source: Path, target: Path) -> Path:
     return target
 
 
-async def test_a_broken_new_bundle_is_refused_and_the_old_one_keeps_serving(tiny_artifacts: Path,
-                                                                          tmp_path: Path) -> None:
+async def test_a_broken_new_bundle_is_refused_and_the_old_one_keeps_serving(
+    tiny_artifacts: Path, tmp_path: Path
+) -> None:
     root = copy_root(tiny_artifacts, tmp_path / "artifacts")
     old = Bundle(root)
     async with running(root, reload_seconds=0.1) as service:
@@ -342,14 +358,17 @@ async def test_a_broken_new_bundle_is_refused_and_the_old_one_keeps_serving(tiny
         manifest["version"] = broken.name
         (broken / MANIFEST).write_text(json.dumps(manifest))
         (broken / "models" / "widedeep.onnx").write_bytes(b"not an onnx model")
-        failed_before = REGISTRY.get_sample_value("wren_bundle_reloads_total",
-                                                  {"service": "ranking", "result": "failed"}) or 0
+        failed_before = (
+            REGISTRY.get_sample_value("wren_bundle_reloads_total", {"service": "ranking", "result": "failed"}) or 0
+        )
         (root / "tmp-link").symlink_to(broken.name)
         (root / "tmp-link").replace(root / CURRENT)
         for _ in range(50):
             await asyncio.sleep(0.1)
-            if REGISTRY.get_sample_value("wren_bundle_reloads_total",
-                                         {"service": "ranking", "result": "failed"}) == failed_before + 1:
+            if (
+                REGISTRY.get_sample_value("wren_bundle_reloads_total", {"service": "ranking", "result": "failed"})
+                == failed_before + 1
+            ):
                 break
         else:
             pytest.fail("the watcher never tried the broken bundle")
@@ -400,9 +419,17 @@ async def test_hot_reload_during_continuous_scoring_fails_no_call(
         switch = bundles.index(new)
         assert set(bundles[:switch]) == {old} and set(bundles[switch:]) == {new}, "a call went back to the old bundle"
     default = Bundle(root).default_model
-    assert REGISTRY.get_sample_value("wren_model_info", {"model": default, "version": f"{default}@{new}",
-                                                         "variant": "control"}) == 1
-    assert REGISTRY.get_sample_value("wren_model_info", {"model": default, "version": f"{default}@{old}",
-                                                         "variant": "control"}) is None
+    assert (
+        REGISTRY.get_sample_value(
+            "wren_model_info", {"model": default, "version": f"{default}@{new}", "variant": "control"}
+        )
+        == 1
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "wren_model_info", {"model": default, "version": f"{default}@{old}", "variant": "control"}
+        )
+        is None
+    )
     assert REGISTRY.get_sample_value("wren_bundle_info", {"service": "ranking", "version": new}) == 1
     assert REGISTRY.get_sample_value("wren_bundle_info", {"service": "ranking", "version": old}) is None

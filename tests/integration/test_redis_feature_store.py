@@ -60,8 +60,10 @@ def derive_bundle(source: Bundle, root: Path, version: str, shift: float) -> Bun
 @pytest.fixture(scope="module")
 def other_bundles(tiny_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> list[Bundle]:
     root = tmp_path_factory.mktemp("derived-bundles")
-    return [derive_bundle(tiny_bundle, root, f"{tiny_bundle.version}-{tag}", shift)
-            for tag, shift in (("b", 5.0), ("c", 9.0))]
+    return [
+        derive_bundle(tiny_bundle, root, f"{tiny_bundle.version}-{tag}", shift)
+        for tag, shift in (("b", 5.0), ("c", 9.0))
+    ]
 
 
 async def connect(url: str, **overrides: float) -> RedisFeatureStore:
@@ -148,9 +150,7 @@ async def test_publish_switch_is_atomic_for_readers(
     assert set(seen) == set(bundles) and store.bundle_version == other_bundles[0].version
 
 
-def test_old_versions_beyond_keep_are_deleted(
-    tiny_bundle: Bundle, other_bundles: list[Bundle], redis_url: str
-) -> None:
+def test_old_versions_beyond_keep_are_deleted(tiny_bundle: Bundle, other_bundles: list[Bundle], redis_url: str) -> None:
     a, b, c = tiny_bundle, *other_bundles
     client = redis.Redis.from_url(redis_url)
     per_version = 2 * (len(a.users.ids) + len(a.items.ids)) + 2  # user + history, item + extras; meta, catalogue
@@ -166,9 +166,7 @@ def test_old_versions_beyond_keep_are_deleted(
     client.close()
 
 
-async def test_events_survive_a_bundle_switch(
-    tiny_bundle: Bundle, other_bundles: list[Bundle], redis_url: str
-) -> None:
+async def test_events_survive_a_bundle_switch(tiny_bundle: Bundle, other_bundles: list[Bundle], redis_url: str) -> None:
     publish_bundle(tiny_bundle, redis_url, progress=False)
     store = await connect(redis_url, **RELAXED)
     user_id, item_id = int(tiny_bundle.users.ids[2]), int(tiny_bundle.items.ids[-1])
@@ -294,8 +292,11 @@ async def test_connect_explains_what_is_missing(redis_url: str) -> None:
 async def test_events_go_to_the_stream_for_consumer_groups(tiny_bundle: Bundle, redis_url: str) -> None:
     publish_bundle(tiny_bundle, redis_url, progress=False)
     store = await connect(redis_url, **RELAXED)
-    events = [Event(7, 11, "rating", 4.5, 2_000_000_000, "e-1"), Event(7, 12, "click", None, 2_000_000_001, "e-2"),
-              Event(8, 13, "view", None, 2_000_000_002)]
+    events = [
+        Event(7, 11, "rating", 4.5, 2_000_000_000, "e-1"),
+        Event(7, 12, "click", None, 2_000_000_001, "e-2"),
+        Event(8, 13, "view", None, 2_000_000_002),
+    ]
     for event in events:
         await store.record_event(event)
     await store.close()

@@ -25,7 +25,10 @@ from wren.core.bundle_writer import STAGING_PREFIX, BundleWriter
 from wren.core.model_inputs import MODEL_INPUTS
 
 REQUIRED_METRICS = [
-    ("ranking", "auc"), ("ranking", "logloss"), ("ranking", "baseline_auc"), ("index", "hnsw_recall_at_100"),
+    ("ranking", "auc"),
+    ("ranking", "logloss"),
+    ("ranking", "baseline_auc"),
+    ("index", "hnsw_recall_at_100"),
     ("train_seconds",),
 ]
 
@@ -41,8 +44,16 @@ def test_bundle_holds_every_artifact_and_the_manifest_contract(tiny_artifacts: P
     manifest = bundle.manifest
     assert (tiny_artifacts / "current").is_symlink()
     assert resolve_bundle_dir(tiny_artifacts) == (tiny_artifacts / manifest["version"]).resolve()
-    for key in ("format_version", "version", "created_at", "data_fingerprint", "config", "counts", "signature",
-                "embedding_dim"):
+    for key in (
+        "format_version",
+        "version",
+        "created_at",
+        "data_fingerprint",
+        "config",
+        "counts",
+        "signature",
+        "embedding_dim",
+    ):
         assert key in manifest, key
     for path in REQUIRED_METRICS:
         assert np.isfinite(dig(manifest["metrics"], *path)), path
@@ -51,8 +62,11 @@ def test_bundle_holds_every_artifact_and_the_manifest_contract(tiny_artifacts: P
         assert manifest["models"][name]["parity_max_abs_diff"] <= 1e-4
         prior = manifest["models"][name]["prior"]  # the served scale is the best on validation
         by_scale = prior["valid_candidate_ndcg_by_scale"]
-        assert by_scale[f"{prior['scale']:g}"] == max(by_scale.values()) == manifest["models"][name][
-            "valid_candidate_ndcg"]
+        assert (
+            by_scale[f"{prior['scale']:g}"]
+            == max(by_scale.values())
+            == manifest["models"][name]["valid_candidate_ndcg"]
+        )
     for channel in ("embedding", "content", "popularity", "merged", "item2item", "segment"):
         for k in (10, 50, 100, 300):
             for metric in ("recall", "ndcg"):
@@ -86,8 +100,9 @@ def test_a_fresh_process_loads_the_bundle(tiny_artifacts: Path) -> None:
         "s = ort.InferenceSession(str(b.model_path(b.default_model)))\n"
         "print(b.version, len(r.catalog.ids), len(b.users.ids), [i.name for i in s.get_inputs()][0])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(tiny_artifacts)], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tiny_artifacts)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     version, items, users, first_input = result.stdout.split()
     assert version == Bundle(tiny_artifacts).version and int(items) > 100 and int(users) == 80
@@ -112,8 +127,9 @@ def train_copy(data: Path, config_file: Path, out: Path, seed: int | None = None
     return Bundle(out)
 
 
-def test_training_is_deterministic_for_a_seed(tiny_data: Path, tiny_config_file: Path, tmp_path: Path,
-                                             tiny_artifacts: Path) -> None:
+def test_training_is_deterministic_for_a_seed(
+    tiny_data: Path, tiny_config_file: Path, tmp_path: Path, tiny_artifacts: Path
+) -> None:
     first = Bundle(tiny_artifacts)
     second = train_copy(tiny_data, tiny_config_file, tmp_path / "again")
     for name in ("embeddings.npy", "items.npz", "users.npz", "content.npz", "index/hnsw/index.bin"):
@@ -146,8 +162,9 @@ def _sample_inputs(bundle: Bundle) -> dict[str, np.ndarray]:
     }
 
 
-def test_a_failure_mid_write_leaves_current_untouched(tiny_data: Path, tiny_config_file: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_mid_write_leaves_current_untouched(
+    tiny_data: Path, tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "artifacts"
     before = train_copy(tiny_data, tiny_config_file, out)
 
@@ -168,26 +185,44 @@ def test_a_failure_mid_write_leaves_current_untouched(tiny_data: Path, tiny_conf
     assert sorted(p.name for p in out.iterdir()) == sorted(["current", before.version])
 
 
-def test_parity_failure_fails_training(tiny_data: Path, tiny_config_file: Path, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parity_failure_fails_training(
+    tiny_data: Path, tiny_config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pipeline.ranking_training as ranking_training
 
     real = ranking_training.check_parity
-    monkeypatch.setattr(ranking_training, "check_parity",
-                        lambda model, path, inputs, tolerance: real(model, path, inputs, tolerance=-1.0))
+    monkeypatch.setattr(
+        ranking_training,
+        "check_parity",
+        lambda model, path, inputs, tolerance: real(model, path, inputs, tolerance=-1.0),
+    )
     with pytest.raises(ParityError, match="differs from PyTorch"):
         train(tiny_data, tmp_path / "out", load_config(tiny_config_file), served_lists, progress=False)
     assert not (tmp_path / "out" / "current").exists()
 
 
-def test_killed_training_keeps_current_and_the_next_run_cleans_up(tiny_data: Path, tiny_config_file: Path,
-                                                                   tmp_path: Path) -> None:
+def test_killed_training_keeps_current_and_the_next_run_cleans_up(
+    tiny_data: Path, tiny_config_file: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "artifacts"
     before = train_copy(tiny_data, tiny_config_file, out)
     process = subprocess.Popen(
-        [sys.executable, "-m", "wren.cli.main", "train", "--data", str(tiny_data), "--out", str(out),
-         "--config", str(tiny_config_file), "--quiet"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "wren.cli.main",
+            "train",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(out),
+            "--config",
+            str(tiny_config_file),
+            "--quiet",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while not any((p / "index").exists() for p in out.glob(f"{STAGING_PREFIX}*")):
@@ -207,16 +242,45 @@ def test_cli_reports_bad_data_with_file_and_line(tmp_path: Path) -> None:
     data.mkdir()
     (data / "movies.csv").write_text("movieId,title,genres\n1,A (1999),Drama\n")
     (data / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,10\n1,1,9.0,11\n")
-    result = subprocess.run([sys.executable, "-m", "wren.cli.main", "train", "--data", str(data), "--out",
-                             str(tmp_path / "out"), "--quiet"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wren.cli.main",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "ratings.csv line 3" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_evaluate_recomputes_the_manifest_metrics(tiny_artifacts: Path, tiny_data: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "wren.cli.main", "evaluate", "--artifacts", str(tiny_artifacts),
-                             "--data", str(tiny_data), "--json"], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wren.cli.main",
+            "evaluate",
+            "--artifacts",
+            str(tiny_artifacts),
+            "--data",
+            str(tiny_data),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     recomputed = json.loads(result.stdout)
     recorded = Bundle(tiny_artifacts).manifest["metrics"]

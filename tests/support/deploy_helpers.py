@@ -112,8 +112,10 @@ def adapter_rules() -> list[dict[str, Any]]:
     return yaml.safe_load(config_map["data"]["config.yaml"])["rules"]
 
 
-def adapter_expressions(group_by: str = "namespace, pod", matchers: str = 'namespace="wren", pod=~"a|b"',
-                        ) -> list[Expression]:
+def adapter_expressions(
+    group_by: str = "namespace, pod",
+    matchers: str = 'namespace="wren", pod=~"a|b"',
+) -> list[Expression]:
     """The adapter's metricsQuery templates with <<.GroupBy>> and <<.LabelMatchers>> filled in the way
     prometheus-adapter fills them (a label list, and matchers without braces)."""
     expressions = []
@@ -132,8 +134,22 @@ _LABELS = re.compile(r"\{[^{}]*\}")
 _RANGE = re.compile(r"\[[^\]]*\]")
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
 _TOKEN = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*|\d[\w.]*")
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or",
-             "unless", "atan2", "inf", "nan"}
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -148,7 +164,7 @@ def metric_names(expr: str) -> set[str]:
         word = match.group(0)
         if word[0].isdigit() or word.lower() in _KEYWORDS:
             continue
-        following = text[match.end():].lstrip()
+        following = text[match.end() :].lstrip()
         if following.startswith("(") or re.match(r"(by|without)\b", following):
             continue  # a function or an aggregation
         names.add(word)
@@ -175,8 +191,9 @@ def exported_metric_names(exposition: str) -> set[str]:
 
 
 def promtool(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_tool("promtool"), *map(str, args)], capture_output=True, text=True, timeout=300,
-                          cwd=cwd)
+    return subprocess.run(
+        [require_tool("promtool"), *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def promtool_parse_errors(expressions: list[Expression]) -> str:
@@ -225,8 +242,9 @@ _LiteralDumper.add_representer(str, _str_representer)
 
 
 def render_prometheus_rule() -> str:
-    return PROMETHEUS_RULE_HEADER + yaml.dump(prometheus_rule_object(), Dumper=_LiteralDumper, sort_keys=False,
-                                              width=200)
+    return PROMETHEUS_RULE_HEADER + yaml.dump(
+        prometheus_rule_object(), Dumper=_LiteralDumper, sort_keys=False, width=200
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,16 @@ def small_catalogue() -> Catalogue:
         (9, "Matrix Reloaded, The (2003)", 2003, [0, 0, 1], 90, 3.5),
         (10, "Auberge espagnole, L' (2002)", 2002, [1, 0, 0], 5, 3.5),
     ]
-    return Catalogue("v1", np.array([r[0] for r in rows]), [r[1] for r in rows], np.array([r[2] for r in rows]),
-                     np.array([r[3] for r in rows], np.uint8), GENRES, np.array([r[4] for r in rows]),
-                     np.array([r[5] for r in rows], np.float64))
+    return Catalogue(
+        "v1",
+        np.array([r[0] for r in rows]),
+        [r[1] for r in rows],
+        np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows], np.uint8),
+        GENRES,
+        np.array([r[4] for r in rows]),
+        np.array([r[5] for r in rows], np.float64),
+    )
 
 
 def test_fold_ignores_case_accents_and_spacing() -> None:

@@ -79,7 +79,9 @@ def test_sizes_follow_movielens_proportions_and_impossible_specs_are_refused() -
 
 
 def test_the_command_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["datagen", "--ratings", "5000", "--users", "40", "--items", "400", "--out", str(tmp_path),
-                 "--quiet"]) == 0
+    assert (
+        main(["datagen", "--ratings", "5000", "--users", "40", "--items", "400", "--out", str(tmp_path), "--quiet"])
+        == 0
+    )
     assert "ratings by 40 users over 400 items" in capsys.readouterr().out
     assert main(["datagen", "--ratings", "10", "--out", str(tmp_path / "bad"), "--quiet"]) == 2

@@ -141,9 +141,17 @@ def test_duplicates_in_a_list_raise_naming_the_user() -> None:
 
 def test_empty_evaluation_and_bad_arguments() -> None:
     assert list_metrics(LISTS, {}, 3, 10, POPULARITY) == {
-        "ndcg_at_3": 0.0, "precision_at_3": 0.0, "recall_at_3": 0.0, "map_at_3": 0.0,
-        "coverage": 0.0, "mean_popularity": 0.0, "users": 0.0,
-        "ndcg_at_3_sd": 0.0, "precision_at_3_sd": 0.0, "recall_at_3_sd": 0.0, "map_at_3_sd": 0.0,
+        "ndcg_at_3": 0.0,
+        "precision_at_3": 0.0,
+        "recall_at_3": 0.0,
+        "map_at_3": 0.0,
+        "coverage": 0.0,
+        "mean_popularity": 0.0,
+        "users": 0.0,
+        "ndcg_at_3_sd": 0.0,
+        "precision_at_3_sd": 0.0,
+        "recall_at_3_sd": 0.0,
+        "map_at_3_sd": 0.0,
     }
     with pytest.raises(ValueError, match="k must"):
         list_metrics(LISTS, RELEVANT, 0, 10, POPULARITY)

@@ -503,9 +503,7 @@ def duplicate_heavy(n_distinct: int, big: int, spread: int, seed: int) -> tuple[
     distinct = clustered(n_distinct, seed=seed)
     sources = rng.permutation(n_distinct)[: min(400, n_distinct // 2)]
     weights = np.arange(1, len(sources)) ** -0.8
-    copies = np.concatenate(
-        [np.full(big, sources[0]), rng.choice(sources[1:], spread, p=weights / weights.sum())]
-    )
+    copies = np.concatenate([np.full(big, sources[0]), rng.choice(sources[1:], spread, p=weights / weights.sum())])
     source = rng.permutation(np.concatenate([np.arange(n_distinct), copies]))
     return distinct[source], source
 

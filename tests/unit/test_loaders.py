@@ -284,9 +284,7 @@ def test_100k_layout_without_genre_file_uses_the_standard_order(tmp_path: Path) 
         ),
     ],
 )
-def test_csv_validation_errors_name_file_and_line(
-    tmp_path: Path, files: dict[str, str], expected: str
-) -> None:
+def test_csv_validation_errors_name_file_and_line(tmp_path: Path, files: dict[str, str], expected: str) -> None:
     directory = csv_dataset(tmp_path)
     write(directory, files)
 
@@ -332,9 +330,7 @@ def test_csv_validation_errors_name_file_and_line(
         ),
     ],
 )
-def test_dat_validation_errors_name_file_and_line(
-    tmp_path: Path, name: str, text: str, expected: str
-) -> None:
+def test_dat_validation_errors_name_file_and_line(tmp_path: Path, name: str, text: str, expected: str) -> None:
     directory = dat_1m(tmp_path)
     write(directory, {name: text}, encoding="latin-1")
 
@@ -363,9 +359,7 @@ def test_dat_validation_errors_name_file_and_line(
         ("u.user", U_USER + "7|old|M|writer|55105\n", "u.user line 3: unparsable age 'old'"),
     ],
 )
-def test_100k_validation_errors_name_file_and_line(
-    tmp_path: Path, name: str, text: str, expected: str
-) -> None:
+def test_100k_validation_errors_name_file_and_line(tmp_path: Path, name: str, text: str, expected: str) -> None:
     directory = ml_100k(tmp_path)
     write(directory, {name: text}, encoding="latin-1")
 

@@ -32,21 +32,26 @@ def test_decayed_counts_halve_every_half_life_and_log_sums_add() -> None:
 
 
 def test_stream_entries_are_validated_like_ingestion() -> None:
-    good = parse_entry("1700000000123-0", {"user": "3", "item": "9", "type": "rating", "rating": "4.5", "ts": "7",
-                                           "id": "abc"})
+    good = parse_entry(
+        "1700000000123-0", {"user": "3", "item": "9", "type": "rating", "rating": "4.5", "ts": "7", "id": "abc"}
+    )
     assert good.event == Event(3, 9, "rating", 4.5, 7, "abc") and good.key == "abc"
     assert good.enqueued_seconds == pytest.approx(1700000000.123)
     assert parse_entry("5-1", {"user": "3", "item": "9", "type": "view", "rating": "", "ts": "7"}).key == "stream:5-1"
-    for fields in ({"user": "x", "item": "9", "type": "click", "ts": "1"},
-                   {"user": "3", "item": "9", "type": "rating", "rating": "9", "ts": "1"},
-                   {"user": "3", "item": "9", "type": "like", "ts": "1"},
-                   {"item": "9", "type": "click", "ts": "1"}, None):
+    for fields in (
+        {"user": "x", "item": "9", "type": "click", "ts": "1"},
+        {"user": "3", "item": "9", "type": "rating", "rating": "9", "ts": "1"},
+        {"user": "3", "item": "9", "type": "like", "ts": "1"},
+        {"item": "9", "type": "click", "ts": "1"},
+        None,
+    ):
         with pytest.raises(PoisonEvent):
             parse_entry("1-0", fields)
 
 
-def logged(event_id: str, user: int, item: int, kind: str = "rating", rating: float | None = 4.0,
-           ts: int = 2_000_000_000) -> StreamEvent:
+def logged(
+    event_id: str, user: int, item: int, kind: str = "rating", rating: float | None = 4.0, ts: int = 2_000_000_000
+) -> StreamEvent:
     return StreamEvent("1-0", Event(user, item, kind, rating, ts, event_id))
 
 
@@ -69,36 +74,46 @@ def test_event_log_rotates_by_size_and_age(tmp_path: Path) -> None:
 
 
 def dataset() -> Dataset:
-    ratings = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 10], "rating": [3.0, 4.0, 5.0],
-                            "timestamp": [100, 200, 300]}).astype({"rating": "float32"})
-    items = pd.DataFrame({"item_id": [10, 11, 12], "title": ["a", "b", "c"], "genres": [(), (), ()],
-                          "year": [0, 0, 0]})
+    ratings = pd.DataFrame(
+        {"user_id": [1, 1, 2], "item_id": [10, 11, 10], "rating": [3.0, 4.0, 5.0], "timestamp": [100, 200, 300]}
+    ).astype({"rating": "float32"})
+    items = pd.DataFrame({"item_id": [10, 11, 12], "title": ["a", "b", "c"], "genres": [(), (), ()], "year": [0, 0, 0]})
     tags = pd.DataFrame({"user_id": [], "item_id": [], "tag": [], "timestamp": []})
     return Dataset("csv", ratings, items, tags, files=[Path("ratings.csv")], dropped=Counter())
 
 
 def test_logged_events_merge_with_the_loaders_rules_and_counts(tmp_path: Path) -> None:
     log = EventLog(tmp_path, "w1")
-    log.append([logged("e1", 3, 12), logged("e1", 3, 12), logged("e2", 1, 10, rating=1.0, ts=500),
-                logged("e3", 4, 99), logged("e4", 4, 11, kind="click", rating=None)])
+    log.append(
+        [
+            logged("e1", 3, 12),
+            logged("e1", 3, 12),
+            logged("e2", 1, 10, rating=1.0, ts=500),
+            logged("e3", 4, 99),
+            logged("e4", 4, 11, kind="click", rating=None),
+        ]
+    )
     log.close()
     with open(next(tmp_path.glob("*.jsonl")), "a") as handle:
         handle.write('{"event_id": "e5", "user_')  # a writer killed mid-line
     merged = merge_events(dataset(), tmp_path)
-    assert merged.dropped == Counter({DUPLICATE_EVENTS: 1, NOT_RATING_EVENTS: 1, CUT_SHORT_EVENTS: 1,
-                                      UNKNOWN_ITEM_RATINGS: 1, DUPLICATE_RATINGS: 1})
+    assert merged.dropped == Counter(
+        {DUPLICATE_EVENTS: 1, NOT_RATING_EVENTS: 1, CUT_SHORT_EVENTS: 1, UNKNOWN_ITEM_RATINGS: 1, DUPLICATE_RATINGS: 1}
+    )
     rows = {(r.user_id, r.item_id): r.rating for r in merged.ratings.itertuples()}
     assert rows == {(1, 10): 1.0, (1, 11): 4.0, (2, 10): 5.0, (3, 12): 4.0}  # the later rating of (1, 10) wins
     assert len(merged.files) == 2
 
 
 def test_a_bad_logged_event_names_its_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "events-x.jsonl").write_text('{"event_id": "a", "user_id": 1, "item_id": 2, "type": "rating", '
-                                             '"rating": 4, "timestamp": 1}\nnot json\n{}\n')
+    (tmp_path / "events-x.jsonl").write_text(
+        '{"event_id": "a", "user_id": 1, "item_id": 2, "type": "rating", "rating": 4, "timestamp": 1}\nnot json\n{}\n'
+    )
     with pytest.raises(DataValidationError, match="events-x.jsonl line 2"):
         load_event_log(tmp_path)
-    (tmp_path / "events-x.jsonl").write_text('{"event_id": "a", "user_id": 1, "item_id": 2, "type": "rating", '
-                                             '"rating": 7, "timestamp": 1}\n')
+    (tmp_path / "events-x.jsonl").write_text(
+        '{"event_id": "a", "user_id": 1, "item_id": 2, "type": "rating", "rating": 7, "timestamp": 1}\n'
+    )
     with pytest.raises(DataValidationError, match="line 1: rating 7 out of range"):
         load_event_log(tmp_path)
     with pytest.raises(DataValidationError, match="not a directory"):
@@ -106,8 +121,11 @@ def test_a_bad_logged_event_names_its_file_and_line(tmp_path: Path) -> None:
 
 
 def manifest(version: str, ndcg: float, protocol: str = "time") -> dict:
-    return {"version": version, "evaluation": {"protocol": protocol},
-            "metrics": {"served": {"k": 10, "systems": {"wren": {"ndcg_at_10": ndcg}}}}}
+    return {
+        "version": version,
+        "evaluation": {"protocol": protocol},
+        "metrics": {"served": {"k": 10, "systems": {"wren": {"ndcg_at_10": ndcg}}}},
+    }
 
 
 def test_the_gate_publishes_within_the_tolerance_and_refuses_beyond_it() -> None:

@@ -20,12 +20,14 @@ def ratings_frame(rows: list[tuple[int, int, float, int]]) -> pd.DataFrame:
 
 
 def catalog(n: int = 6) -> pd.DataFrame:
-    return pd.DataFrame({
-        "item_id": np.arange(1, n + 1, dtype=np.int64),
-        "title": [f"t{i}" for i in range(n)],
-        "genres": [("A",), ("B",), ("A", "C"), ("C",), ("B", "C"), ()][:n],
-        "year": np.array([1990, 0, 2000, 2010, 1995, 0][:n], np.int32),
-    })
+    return pd.DataFrame(
+        {
+            "item_id": np.arange(1, n + 1, dtype=np.int64),
+            "title": [f"t{i}" for i in range(n)],
+            "genres": [("A",), ("B",), ("A", "C"), ("C",), ("B", "C"), ()][:n],
+            "year": np.array([1990, 0, 2000, 2010, 1995, 0][:n], np.int32),
+        }
+    )
 
 
 def test_time_split_takes_each_users_last_fifth_with_ties_by_item() -> None:
@@ -51,9 +53,15 @@ def test_tail_mask_floor_rule() -> None:
 
 def small_world() -> tuple[pd.DataFrame, features.ItemFeatures]:
     rows = [
-        (1, 1, 5.0, 10), (1, 2, 2.0, 20), (1, 3, 4.0, 30), (1, 4, 4.5, 40),
-        (2, 1, 3.0, 15), (2, 3, 5.0, 25), (2, 5, 1.0, 35),
-        (3, 1, 4.0, 12), (3, 4, 3.5, 22),
+        (1, 1, 5.0, 10),
+        (1, 2, 2.0, 20),
+        (1, 3, 4.0, 30),
+        (1, 4, 4.5, 40),
+        (2, 1, 3.0, 15),
+        (2, 3, 5.0, 25),
+        (2, 5, 1.0, 35),
+        (3, 1, 4.0, 12),
+        (3, 4, 3.5, 22),
     ]
     train = ratings_frame(rows).sort_values(["user_id", "timestamp"]).reset_index(drop=True)
     return train, features.item_features(train, catalog(), GENRES, 3.5, 0.0)
@@ -70,7 +78,7 @@ def test_point_in_time_user_features_use_only_earlier_ratings() -> None:
         np.testing.assert_allclose(history.counters[row], expected, rtol=1e-6)
         positives = earlier[earlier.rating >= 3.5].item_id.tolist()[::-1][:3]
         assert history.recent[row][: len(positives)].tolist() == positives
-        assert (history.recent[row][len(positives):] == -1).all()
+        assert (history.recent[row][len(positives) :] == -1).all()
         rated_genres = items.genres[items.rows(earlier.item_id.to_numpy())].sum(axis=0)
         np.testing.assert_allclose(history.genre_rated[row], rated_genres)
 
@@ -134,8 +142,9 @@ def test_embeddings_are_deterministic_for_a_seed(method: str) -> None:
 
 def test_unknown_embedding_method_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown embedding method"):
-        embeddings.train_embeddings(ratings_frame([(1, 1, 4.0, 1)]), np.array([1]), 3.5,
-                                    embeddings.EmbeddingConfig(method="glove"), 0)
+        embeddings.train_embeddings(
+            ratings_frame([(1, 1, 4.0, 1)]), np.array([1]), 3.5, embeddings.EmbeddingConfig(method="glove"), 0
+        )
 
 
 def test_cold_items_get_content_neighbour_embeddings_and_rare_ones_are_shrunk() -> None:
@@ -148,8 +157,12 @@ def test_cold_items_get_content_neighbour_embeddings_and_rare_ones_are_shrunk() 
     assert not has[4]  # no content and no interactions: nothing to place it by
     expected = (1 * np.array([0.6, 0.8]) + 3 * np.array([0, 1])) / 4  # rare item: shrinkage blend
     np.testing.assert_allclose(filled[3], expected, rtol=1e-6)
-    assert report == {"warm_items": 2, "rare_items_shrunk_to_content": 1, "unseen_items_from_content": 1,
-                      "items_without_embedding": 1}
+    assert report == {
+        "warm_items": 2,
+        "rare_items_shrunk_to_content": 1,
+        "unseen_items_from_content": 1,
+        "items_without_embedding": 1,
+    }
 
 
 def test_activity_and_demographic_segments() -> None:

@@ -53,8 +53,13 @@ def test_exports_to_onnx_with_parity(inputs: dict[str, np.ndarray], tmp_path: Pa
 
 def _rows(features: np.ndarray, gain: np.ndarray, users: np.ndarray) -> CandidateRows:
     n = len(gain)
-    return CandidateRows({"recall_features": features.astype(np.float32)}, users, np.arange(n, dtype=np.int64),
-                         gain.astype(np.float32), np.ones(n, bool))
+    return CandidateRows(
+        {"recall_features": features.astype(np.float32)},
+        users,
+        np.arange(n, dtype=np.int64),
+        gain.astype(np.float32),
+        np.ones(n, bool),
+    )
 
 
 def test_the_prior_column_is_the_one_that_orders_candidates_best() -> None:

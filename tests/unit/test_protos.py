@@ -15,8 +15,11 @@ def test_generated_code_matches_the_protos(tmp_path: Path) -> None:
     assert fresh == committed
     expected = {f"{p.stem}{suffix}" for p in proto_files() for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")}
     assert set(fresh) == expected
-    stale = [name for name in fresh if not filecmp.cmp(tmp_path / "wren" / "v1" / name, ROOT / "wren" / "v1" / name,
-                                                         shallow=False)]
+    stale = [
+        name
+        for name in fresh
+        if not filecmp.cmp(tmp_path / "wren" / "v1" / name, ROOT / "wren" / "v1" / name, shallow=False)
+    ]
     assert not stale, f"regenerate with `make protos`: {stale}"
 
 

@@ -19,8 +19,14 @@ from wren.core.recall.merge import merge
 
 def ratings(rows: list[tuple[int, int, int]]) -> pd.DataFrame:
     users, items, times = zip(*rows, strict=True)
-    return pd.DataFrame({"user_id": np.array(users, np.int64), "item_id": np.array(items, np.int64),
-                         "rating": np.float32(4.0), "timestamp": np.array(times, np.int64)})
+    return pd.DataFrame(
+        {
+            "user_id": np.array(users, np.int64),
+            "item_id": np.array(items, np.int64),
+            "rating": np.float32(4.0),
+            "timestamp": np.array(times, np.int64),
+        }
+    )
 
 
 def test_fold_in_is_implicits_own_user_solve() -> None:
@@ -29,8 +35,9 @@ def test_fold_in_is_implicits_own_user_solve() -> None:
     matrix = sparse.random(120, 80, density=0.08, random_state=3, format="csr", dtype=np.float32)
     matrix.data[:] = 1.0
     for alpha in (1.0, 3.0):
-        model = AlternatingLeastSquares(factors=8, regularization=0.1, alpha=alpha, iterations=3, random_state=0,
-                                        use_cg=False, num_threads=1)
+        model = AlternatingLeastSquares(
+            factors=8, regularization=0.1, alpha=alpha, iterations=3, random_state=0, use_cg=False, num_threads=1
+        )
         model.fit(matrix, show_progress=False)
         cf = CFModel(np.asarray(model.item_factors), 0.1, alpha)
         for user in (0, 7, 42):
@@ -91,8 +98,13 @@ def test_interaction_matrix_and_als_are_deterministic() -> None:
 
 def _rows(users: list[int], gain: list[float], hard: list[bool]) -> CandidateRows:
     n = len(users)
-    return CandidateRows({"x": np.zeros((n, 1), np.float32)}, np.array(users, np.int64),
-                         np.arange(n, dtype=np.int64), np.array(gain, np.float32), np.array(hard))
+    return CandidateRows(
+        {"x": np.zeros((n, 1), np.float32)},
+        np.array(users, np.int64),
+        np.arange(n, dtype=np.int64),
+        np.array(gain, np.float32),
+        np.array(hard),
+    )
 
 
 def test_pairs_stay_within_a_user_and_pair_positives_with_negatives() -> None:
@@ -161,6 +173,7 @@ def test_the_strongest_entries_of_a_dense_matrix_match_the_sparse_selection() ->
     rows, columns = strongest_per_row(weights, 7, chunk=16)
     sparse_top = top_per_row(sparse.csr_matrix(weights), 7, by_magnitude=True).tocoo()
     assert set(zip(rows.tolist(), columns.tolist(), strict=True)) == set(
-        zip(sparse_top.row.tolist(), sparse_top.col.tolist(), strict=True))
+        zip(sparse_top.row.tolist(), sparse_top.col.tolist(), strict=True)
+    )
     rows, columns = strongest_per_row(weights, 100)  # more than a row holds: every entry
     assert len(rows) == weights.size

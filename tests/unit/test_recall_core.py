@@ -79,9 +79,11 @@ def test_offline_content_rows_equal_online_content_vectors(bundle: Bundle, recal
         stored = catalog.content[row].toarray().ravel()
         # rebuild the item's tag document from the stored TF-IDF weights: tf = weight / idf, up to scale
         tags: list[str] = []
-        block = stored[len(catalog.content_space.genres):]
-        tf = block[tag_columns - len(catalog.content_space.genres)] / catalog.content_space.idf[
-            tag_columns - len(catalog.content_space.genres)]
+        block = stored[len(catalog.content_space.genres) :]
+        tf = (
+            block[tag_columns - len(catalog.content_space.genres)]
+            / catalog.content_space.idf[tag_columns - len(catalog.content_space.genres)]
+        )
         tf = np.round(tf / tf.min()).astype(int)
         for column, count in zip(tag_columns - len(catalog.content_space.genres), tf, strict=True):
             tags += [tag_names[column]] * int(count)

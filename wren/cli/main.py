@@ -60,8 +60,10 @@ def _datagen(args: argparse.Namespace) -> int:
 
     spec = SyntheticSpec.for_ratings(args.ratings, seed=args.seed, users=args.users, items=args.items)
     counts = write_synthetic(args.out, spec, progress=not args.quiet)
-    print(f"wrote {counts['ratings']:,} ratings by {counts['users']:,} users over {counts['items']:,} items "
-          f"({counts['tags']:,} tags) to {args.out}")
+    print(
+        f"wrote {counts['ratings']:,} ratings by {counts['users']:,} users over {counts['items']:,} items "
+        f"({counts['tags']:,} tags) to {args.out}"
+    )
     return 0
 
 
@@ -92,8 +94,9 @@ def _publish(args: argparse.Namespace) -> int:
     from services.feature.publish import publish_bundle
     from wren.core.bundle import Bundle
 
-    version = publish_bundle(Bundle(args.artifacts), args.redis_url, prefix=args.prefix, keep=args.keep,
-                             progress=not args.quiet)
+    version = publish_bundle(
+        Bundle(args.artifacts), args.redis_url, prefix=args.prefix, keep=args.keep, progress=not args.quiet
+    )
     print(f"published bundle {version} to {args.redis_url} (prefix {args.prefix!r}); it is now live")
     return 0
 
@@ -105,18 +108,33 @@ def _up(args: argparse.Namespace) -> int:
     from wren.core.bundle import resolve_bundle_dir
 
     resolve_bundle_dir(args.artifacts)  # fail fast, before any process starts
-    config = StackConfig(artifacts=args.artifacts.resolve(), replicas=args.replicas, host=args.host,
-                         grpc_port=args.grpc_port, http_port=args.http_port, redis_url=args.redis_url or "",
-                         state_dir=args.state_dir, env={"WREN_USER_STATE": args.user_state})
+    config = StackConfig(
+        artifacts=args.artifacts.resolve(),
+        replicas=args.replicas,
+        host=args.host,
+        grpc_port=args.grpc_port,
+        http_port=args.http_port,
+        redis_url=args.redis_url or "",
+        state_dir=args.state_dir,
+        env={"WREN_USER_STATE": args.user_state},
+    )
     return asyncio.run(run(config))
 
 
 def _retrain(args: argparse.Namespace) -> int:
     from wren.cli.retrain import RetrainJob, run
 
-    job = RetrainJob(data=args.data, artifacts=args.artifacts, events=args.events, config=args.config, seed=args.seed,
-                     tolerance=args.tolerance, redis_url=args.redis_url or "", prefix=args.prefix,
-                     progress=not args.quiet)
+    job = RetrainJob(
+        data=args.data,
+        artifacts=args.artifacts,
+        events=args.events,
+        config=args.config,
+        seed=args.seed,
+        tolerance=args.tolerance,
+        redis_url=args.redis_url or "",
+        prefix=args.prefix,
+        progress=not args.quiet,
+    )
     return run(job, args.every, args.metrics_file, args.metrics_port)
 
 
@@ -140,8 +158,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _no_benchmarks(args: argparse.Namespace) -> int:
-    print("wren bench: error: the benchmarks/ package is not importable; run it from a source checkout "
-          "root (python -m benchmarks, or make bench)", file=sys.stderr)
+    print(
+        "wren bench: error: the benchmarks/ package is not importable; run it from a source checkout "
+        "root (python -m benchmarks, or make bench)",
+        file=sys.stderr,
+    )
     return 2
 
 
@@ -155,23 +176,41 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="artifacts root; the bundle lands in OUT/<version>")
     train.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config's)")
     train.add_argument("--config", type=Path, default=None, help="TOML file overriding training settings")
-    train.add_argument("--protocol", choices=["time", "random"], default=None,
-                       help="evaluation split: each user's newest 20%% (time, the default) or a seeded random 25%% "
-                            "(random, the public benchmark protocol); overrides [evaluation] protocol")
-    train.add_argument("--events", type=Path, default=None, metavar="DIR",
-                       help="nearline event log directory (*.jsonl) whose rating events are merged with the data")
+    train.add_argument(
+        "--protocol",
+        choices=["time", "random"],
+        default=None,
+        help="evaluation split: each user's newest 20%% (time, the default) or a seeded random 25%% "
+        "(random, the public benchmark protocol); overrides [evaluation] protocol",
+    )
+    train.add_argument(
+        "--events",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="nearline event log directory (*.jsonl) whose rating events are merged with the data",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="recompute the metrics of an existing bundle")
     evaluate.add_argument("--artifacts", type=Path, required=True, help="bundle directory or artifacts root")
     evaluate.add_argument("--data", type=Path, required=True, help="the dataset the bundle was trained on")
-    evaluate.add_argument("--events", type=Path, default=None, metavar="DIR",
-                          help="the event log the bundle was trained with (`wren train --events`)")
+    evaluate.add_argument(
+        "--events",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the event log the bundle was trained with (`wren train --events`)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    evaluate.add_argument("--target", default=None, metavar="URL",
-                          help="score the lists a running gateway serves over HTTP (start it with "
-                               "`wren up --user-state evaluation`) instead of the in-process serving code")
+    evaluate.add_argument(
+        "--target",
+        default=None,
+        metavar="URL",
+        help="score the lists a running gateway serves over HTTP (start it with "
+        "`wren up --user-state evaluation`) instead of the in-process serving code",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     datagen = commands.add_parser("datagen", help="write synthetic MovieLens-layout data of a chosen size")
@@ -214,36 +253,56 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--http-port", type=int, default=8080, help="gateway HTTP port (default 8080; 0 = any free)")
     up.add_argument("--grpc-port", type=int, default=50051, help="gateway gRPC port (default 50051; 0 = any free)")
     up.add_argument("--host", default="127.0.0.1", help="address every process binds (default 127.0.0.1)")
-    up.add_argument("--user-state", choices=["served", "evaluation"], default="served",
-                    help="serve every rating (default) or the training part only, for `wren evaluate --target`")
-    up.add_argument("--state-dir", type=Path, default=None,
-                    help="where state.json, Prometheus targets and logs go (default ARTIFACTS/.wren-up)")
+    up.add_argument(
+        "--user-state",
+        choices=["served", "evaluation"],
+        default="served",
+        help="serve every rating (default) or the training part only, for `wren evaluate --target`",
+    )
+    up.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where state.json, Prometheus targets and logs go (default ARTIFACTS/.wren-up)",
+    )
     up.set_defaults(handler=_up)
 
     retrain = commands.add_parser(
-        "retrain", help="train on the data plus the nearline event log and publish only if served quality holds",
+        "retrain",
+        help="train on the data plus the nearline event log and publish only if served quality holds",
         description="Trains a candidate bundle on --data plus the --events log, compares its served NDCG@10 with "
-                    "the live bundle's and publishes it (ARTIFACTS/current, and Redis with --redis-url) only if it is "
-                    "not worse beyond --tolerance; writes ARTIFACTS/retrain-reports/<time>-<version>.json.")
+        "the live bundle's and publishes it (ARTIFACTS/current, and Redis with --redis-url) only if it is "
+        "not worse beyond --tolerance; writes ARTIFACTS/retrain-reports/<time>-<version>.json.",
+    )
     retrain.add_argument("--data", type=Path, required=True, help="base dataset directory (any MovieLens layout)")
     retrain.add_argument("--artifacts", type=Path, required=True, help="the served artifacts root")
     retrain.add_argument("--events", type=Path, default=None, metavar="DIR", help="nearline event log directory")
     retrain.add_argument("--config", type=Path, default=None, help="TOML file overriding training settings")
     retrain.add_argument("--seed", type=int, default=None, help="random seed (default 42, or the config's)")
-    retrain.add_argument("--tolerance", type=float, default=0.005,
-                         help="how much lower (absolute served NDCG@10) the candidate may score (default 0.005)")
+    retrain.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.005,
+        help="how much lower (absolute served NDCG@10) the candidate may score (default 0.005)",
+    )
     retrain.add_argument("--redis-url", default=None, help="also publish the new bundle's features to this Redis")
     retrain.add_argument("--prefix", default="wren", help="Redis key namespace (default: wren)")
-    retrain.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
-                         help="run on a schedule, every SECONDS (default: once)")
-    retrain.add_argument("--metrics-file", type=Path, default=None,
-                         help="write the retrain metrics here after each run (Prometheus text format)")
+    retrain.add_argument(
+        "--every", type=float, default=0.0, metavar="SECONDS", help="run on a schedule, every SECONDS (default: once)"
+    )
+    retrain.add_argument(
+        "--metrics-file",
+        type=Path,
+        default=None,
+        help="write the retrain metrics here after each run (Prometheus text format)",
+    )
     retrain.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port (0 = no)")
     retrain.add_argument("--quiet", action="store_true", help="no progress output")
     retrain.set_defaults(handler=_retrain)
 
     bench = commands.add_parser(
-        "bench", help="load-test a running gateway (--target/--grpc), or run benchmark suites side by side (--suite)",
+        "bench",
+        help="load-test a running gateway (--target/--grpc), or run benchmark suites side by side (--suite)",
         description="Load-test a running gateway, or run the benchmark suites; writes JSON and PNGs to --out.",
     )
     add_bench_arguments(bench)

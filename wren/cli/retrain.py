@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 RETRAIN_RUNS = Counter("wren_retrain_runs", "retrain runs by outcome: published, refused, failed", ["outcome"])
 RETRAIN_NDCG = Gauge("wren_retrain_served_ndcg", "served NDCG@k the last gate compared, by bundle", ["bundle"])
 RETRAIN_PUBLISHED = Gauge("wren_retrain_published", "1 when the last retrain published its bundle, 0 when refused")
-RETRAIN_LAST_RUN = Gauge("wren_retrain_last_run_timestamp_seconds", "when the last retrain finished, by outcome",
-                         ["outcome"])
+RETRAIN_LAST_RUN = Gauge(
+    "wren_retrain_last_run_timestamp_seconds", "when the last retrain finished, by outcome", ["outcome"]
+)
 STAGING = ".retrain"
 REPORTS = "retrain-reports"
 
@@ -60,15 +61,22 @@ def run_once(job: RetrainJob) -> tuple[Decision, Path]:
     staging = Path(job.artifacts) / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        result = train(job.data, staging, load_config(job.config, seed=job.seed), served_lists, progress=job.progress,
-                       events=job.events)
+        result = train(
+            job.data,
+            staging,
+            load_config(job.config, seed=job.seed),
+            served_lists,
+            progress=job.progress,
+            events=job.events,
+        )
         decision = decide(result.manifest, live, job.tolerance)
         if decision.publish:
             if job.redis_url:
                 from services.feature.publish import publish_bundle
 
-                publish_bundle(Bundle(result.bundle_dir), job.redis_url, prefix=job.prefix, keep=job.keep,
-                               progress=False)
+                publish_bundle(
+                    Bundle(result.bundle_dir), job.redis_url, prefix=job.prefix, keep=job.keep, progress=False
+                )
             promote(result.bundle_dir, Path(job.artifacts))
         else:
             discard(result.bundle_dir)
@@ -119,8 +127,7 @@ def run(job: RetrainJob, every_seconds: float = 0.0, metrics_file: Path | None =
         try:
             decision, report = run_once(job)
             verb = "published" if decision.publish else "refused"
-            print(f"wren retrain: {verb} {decision.candidate_version}: {decision.reason} (report {report})",
-                  flush=True)
+            print(f"wren retrain: {verb} {decision.candidate_version}: {decision.reason} (report {report})", flush=True)
         except Exception:
             RETRAIN_RUNS.labels("failed").inc()
             RETRAIN_LAST_RUN.labels("failed").set(time.time())

@@ -65,8 +65,9 @@ class DenseItemGraph:
         if 4 * int(use.sum()) < m:
             out[self.covered] = np.asarray(weights[use], np.float32) @ self.weights[position[use]]
         else:
-            out[self.covered] = np.bincount(position[use], weights=weights[use], minlength=m).astype(np.float32) \
-                @ self.weights
+            out[self.covered] = (
+                np.bincount(position[use], weights=weights[use], minlength=m).astype(np.float32) @ self.weights
+            )
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -77,5 +78,6 @@ def item_graph_from_arrays(parts: dict[str, np.ndarray]) -> ItemGraph:
     """The graph `arrays()` wrote: dense when it holds "weights", else CSR."""
     if "weights" in parts:
         return DenseItemGraph(parts["covered"], parts["weights"], int(parts["n"]))
-    return SparseItemGraph(sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]),
-                                             shape=tuple(parts["shape"])))
+    return SparseItemGraph(
+        sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"]))
+    )

@@ -52,6 +52,7 @@ def favourite_genres(affinity: np.ndarray, genres: list[str], top: int = 3) -> l
     order = np.argsort(-affinity, kind="stable")[:top]
     return [genres[i] for i in order if affinity[i] > 0]
 
+
 RECALL_FEATURES = ("rank", "score")
 """Per recall channel, the features a candidate carries to ranking, in this order of column blocks: 1 / (1 + its
 rank in the channel's list) and its channel score over the channel's best score for that request (0 where the

@@ -74,8 +74,13 @@ class Candidates:
 
     @classmethod
     def empty(cls, channels: tuple[str, ...]) -> Candidates:
-        return cls(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.uint32), channels,
-                   np.zeros((0, recall_feature_width(len(channels))), np.float32))
+        return cls(
+            np.empty(0, np.int64),
+            np.empty(0, np.float32),
+            np.empty(0, np.uint32),
+            channels,
+            np.zeros((0, recall_feature_width(len(channels))), np.float32),
+        )
 
     def __len__(self) -> int:
         return len(self.item_ids)

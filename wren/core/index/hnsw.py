@@ -453,9 +453,7 @@ class HnswIndex(VectorIndex):
         directory.mkdir(parents=True, exist_ok=True)
         self._index.save_index(str(directory / _INDEX_FILE))
         members, offsets = self._compact()
-        write_npz(
-            directory / _GROUPS_FILE, members=members, offsets=offsets, digests=self._digests[: self._n_groups]
-        )
+        write_npz(directory / _GROUPS_FILE, members=members, offsets=offsets, digests=self._digests[: self._n_groups])
         return {
             "dim": self.dim,
             "max_elements": self.capacity,

@@ -134,9 +134,7 @@ class RecallCatalog:
             else:
                 self.embeddings[row] = unit[0]
                 self.has_embedding[row] = True
-                self.content = sparse.vstack(
-                    [self.content[:row], vector, self.content[row + 1 :]], format="csr"
-                )
+                self.content = sparse.vstack([self.content[:row], vector, self.content[row + 1 :]], format="csr")
         return int(used[0])
 
 

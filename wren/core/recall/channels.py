@@ -247,7 +247,10 @@ CHANNELS = ("embedding", "item2item", "content", "popularity", "segment", "cf", 
 
 
 def default_channels(
-    catalog: RecallCatalog, popularity_prior: float = 1.0, covisit_seeds: int = 10, covisit_decay: float = 0.9,
+    catalog: RecallCatalog,
+    popularity_prior: float = 1.0,
+    covisit_seeds: int = 10,
+    covisit_decay: float = 0.9,
     trending: Trending | None = None,
 ) -> list[Channel]:
     prior = PopularityPrior(catalog, strength=popularity_prior)

@@ -11,8 +11,16 @@ from wren.core.recall.channels import Channel, Proposal, SeenFilter, Trending, d
 from wren.core.recall.merge import merge
 from wren.core.types import Candidates, UserProfile
 
-DEFAULT_QUOTAS = {"embedding": 0.05, "item2item": 0.05, "content": 0.05, "popularity": 0.1, "segment": 0.1,
-                  "cf": 0.25, "covisit": 0.15, "ease": 0.25}
+DEFAULT_QUOTAS = {
+    "embedding": 0.05,
+    "item2item": 0.05,
+    "content": 0.05,
+    "popularity": 0.1,
+    "segment": 0.1,
+    "cf": 0.25,
+    "covisit": 0.15,
+    "ease": 0.25,
+}
 MAX_K = 2000
 
 
@@ -32,8 +40,9 @@ class Recaller:
         self.max_k = max_k
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, index_kind: str | None = None, trending: Trending | None = None,
-                    **overrides: object) -> Recaller:
+    def from_bundle(
+        cls, bundle: Bundle, index_kind: str | None = None, trending: Trending | None = None, **overrides: object
+    ) -> Recaller:
         """The recaller a bundle was evaluated with: its index, quotas and popularity prior (and, serving, the
         nearline tier's trending list in the popularity channel)."""
         recall = bundle.manifest.get("recall", {})
@@ -41,8 +50,9 @@ class Recaller:
         catalog = RecallCatalog.from_bundle(bundle, index_kind or config["index"]["kind"])
         prior = float(config.get("recall", {}).get("popularity_prior", 1.0))
         covisit = config.get("covisit", {})
-        channels = default_channels(catalog, prior, int(covisit.get("seeds", 10)), float(covisit.get("decay", 0.9)),
-                                    trending)
+        channels = default_channels(
+            catalog, prior, int(covisit.get("seeds", 10)), float(covisit.get("decay", 0.9)), trending
+        )
         return cls(catalog, channels, recall.get("quotas"), **overrides)  # type: ignore[arg-type]
 
     @property
