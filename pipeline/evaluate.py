@@ -46,7 +46,7 @@ def test_rows(bundle: Bundle, test: pd.DataFrame) -> TestRows:
         items.genres,
         bundle.embeddings,
         items.has_embedding,
-        recall_feature_width(len(bundle.schema["recall_channels"])),
+        recall_feature_width(len(bundle.schema.recall_channels)),
     )
     labels = (rows["rating"].to_numpy() >= bundle.positive_threshold).astype(np.float32)
     return TestRows(inputs, labels)
@@ -161,10 +161,8 @@ class _Renamed:
 
 def bundle_split(bundle: Bundle, dataset: Dataset) -> Split:
     """The split the bundle was trained on (its protocol, test fraction and seed), recomputed from the data."""
-    evaluation = bundle.manifest["evaluation"]
-    return make_split(
-        dataset.ratings, evaluation["protocol"], float(evaluation["test_fraction"]), int(evaluation["seed"])
-    )
+    evaluation = bundle.manifest.evaluation
+    return make_split(dataset.ratings, evaluation.protocol, evaluation.test_fraction, evaluation.seed)
 
 
 def served_metrics(
@@ -198,7 +196,7 @@ def served_metrics(
     best = max((name for name in rows if name != "wren"), key=lambda name: rows[name][f"ndcg_at_{k}"])
     ndcg = rows["wren"][f"ndcg_at_{k}"]
     return {
-        "protocol": bundle.manifest["evaluation"]["protocol"],
+        "protocol": bundle.manifest.evaluation.protocol,
         "k": k,
         "users": int(len(users)),
         "population": int(population),

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from pipeline.evaluation.report import comparison_chart, comparison_table  # noqa: E402
+from wren.core.manifest import Manifest
 
 
 def served_title(served: dict) -> str:
@@ -24,13 +25,13 @@ def served_title(served: dict) -> str:
     return f"served top-{served['k']} list vs baselines, {served['protocol']} protocol, {users}"
 
 
-def summary_table(manifest: dict) -> str:
+def summary_table(manifest: Manifest) -> str:
     """The run's headline numbers: the served list against the baselines, then secondary figures."""
-    metrics = manifest["metrics"]
+    metrics = manifest.metrics
     served = metrics["served"]
     k = served["k"]
     lines = [
-        f"Wren bundle {manifest['version']}  (data {manifest['data_fingerprint'][:12]}, "
+        f"Wren bundle {manifest.version}  (data {manifest.data_fingerprint[:12]}, "
         f"{metrics.get('train_seconds', 0):.0f}s)",
         "",
         served_title(served),
@@ -47,15 +48,15 @@ def summary_table(manifest: dict) -> str:
     lines.append("")
     lines.append(f"{'ranking model (secondary)':<28}{'rating AUC':>11}{'logloss':>10}{'valid cand. NDCG':>18}")
     for name, values in metrics["models"].items():
-        marker = " *" if name == manifest["default_model"] else ""
-        entry = manifest["models"][name]
+        marker = " *" if name == manifest.default_model else ""
+        entry = manifest.models[name]
         lines.append(
             f"{name + marker:<28}{values['auc']:>11.4f}{values['logloss']:>10.4f}"
-            f"{entry.get('valid_candidate_ndcg', float('nan')):>18.4f}"
+            f"{entry.valid_candidate_ndcg if entry.valid_candidate_ndcg is not None else float('nan'):>18.4f}"
         )
     baseline = metrics["baseline"]
     lines.append(f"{'logistic regression':<28}{baseline['auc']:>11.4f}{baseline['logloss']:>10.4f}")
-    prior = manifest["models"][manifest["default_model"]].get("prior")
+    prior = manifest.models[manifest.default_model].prior
     if prior:
         tuned = (
             f" (trained {prior['trained_scale']:.2f}, then chosen on validation NDCG)"
@@ -100,10 +101,10 @@ def plot_training(histories: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def write_report(directory: Path, manifest: dict, histories: dict) -> None:
+def write_report(directory: Path, manifest: Manifest, histories: dict) -> None:
     """summary.txt, served.png (served list vs baselines) and training_curves.png under `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    served = manifest["metrics"]["served"]
+    served = manifest.metrics["served"]
     comparison_chart(served["systems"], directory / "served.png", served_title(served), served["k"])
     plot_training(histories, directory / "training_curves.png")
     (directory / "summary.txt").write_text(summary_table(manifest) + "\n")

@@ -8,11 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wren.core.bundle_writer import point_current
+from wren.core.manifest import Manifest
 
 
-def served_ndcg(manifest: dict) -> tuple[float, int]:
+def served_ndcg(manifest: Manifest) -> tuple[float, int]:
     """(NDCG@k of the served list on the bundle's held-out part, k) as `wren train` measured it."""
-    served = manifest["metrics"]["served"]
+    served = manifest.metrics["served"]
     k = int(served["k"])
     return float(served["systems"]["wren"][f"ndcg_at_{k}"]), k
 
@@ -35,24 +36,24 @@ class Decision:
         return asdict(self)
 
 
-def decide(candidate: dict, live: dict | None, tolerance: float) -> Decision:
+def decide(candidate: Manifest, live: Manifest | None, tolerance: float) -> Decision:
     """Publish when there is no live bundle, or when the candidate's served NDCG@k is at least the live one's
     minus `tolerance` (absolute) under the same evaluation protocol; refuse otherwise."""
     if tolerance < 0:
         raise ValueError(f"tolerance must be at least 0, got {tolerance}")
     ndcg, k = served_ndcg(candidate)
-    protocol = candidate["evaluation"]["protocol"]
+    protocol = candidate.evaluation.protocol
     if live is None:
-        return Decision(True, "no live bundle", candidate["version"], ndcg, None, None, tolerance, k, protocol)
+        return Decision(True, "no live bundle", candidate.version, ndcg, None, None, tolerance, k, protocol)
     live_ndcg, live_k = served_ndcg(live)
-    live_protocol = live["evaluation"]["protocol"]
+    live_protocol = live.evaluation.protocol
     if (live_k, live_protocol) != (k, protocol):
         return Decision(
             False,
             f"not comparable: live measured NDCG@{live_k} ({live_protocol}), candidate NDCG@{k} ({protocol})",
-            candidate["version"],
+            candidate.version,
             ndcg,
-            live["version"],
+            live.version,
             live_ndcg,
             tolerance,
             k,
@@ -64,7 +65,7 @@ def decide(candidate: dict, live: dict | None, tolerance: float) -> Decision:
         f"candidate NDCG@{k} {ndcg:.4f} is {verdict} live {live_ndcg:.4f} "
         f"{'within' if publish else 'beyond'} tolerance {tolerance:g}"
     )
-    return Decision(publish, reason, candidate["version"], ndcg, live["version"], live_ndcg, tolerance, k, protocol)
+    return Decision(publish, reason, candidate.version, ndcg, live.version, live_ndcg, tolerance, k, protocol)
 
 
 def promote(candidate_dir: Path, artifacts: Path) -> Path:

@@ -27,10 +27,11 @@ from pipeline.recall_models import fit_recall_models, save_recall_models
 from pipeline.report import summary_table, write_report
 from pipeline.split import Split, make_split
 from pipeline.users import align_segments, user_table
-from wren.core.bundle import FORMAT_VERSION, Bundle, UserTable
+from wren.core.bundle import Bundle, UserTable
 from wren.core.bundle_writer import BundleWriter, data_fingerprint, new_version
 from wren.core.index.base import VectorIndex
 from wren.core.index.factory import build_index
+from wren.core.manifest import FORMAT_VERSION, Manifest
 from wren.core.recall.channels import CHANNELS
 from wren.core.rerank import MAX_GENRE_SHARE
 from wren.core.schema import ITEM_DENSE, USER_COUNTERS, USER_DENSE
@@ -42,7 +43,7 @@ STEPS = 8
 @dataclass(frozen=True)
 class TrainResult:
     bundle_dir: Path
-    manifest: dict
+    manifest: Manifest
 
 
 def train(
@@ -236,10 +237,10 @@ def _run(
                 index_params,
                 ranking,
             )
-            manifest["cf"] = cf_entry
-            manifest["index_calibration"] = calibration
-            manifest["item_graphs"] = sorted(served.graphs)
-            manifest["recall"] = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
+            manifest.cf = cf_entry
+            manifest.index_calibration = calibration
+            manifest.item_graphs = sorted(served.graphs)
+            manifest.recall = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
             writer.write_manifest(manifest)
         with steps.step("evaluating the served list on the test split"):
             metrics = evaluate_bundle(Bundle(writer.staging), dataset, config, served_lists, progress=progress)
@@ -247,8 +248,8 @@ def _run(
         metrics["step_seconds"] = {k: round(v, 2) for k, v in steps.timings.items()}
         metrics["step_peak_mb"] = {k: round(v, 1) for k, v in steps.peak_mb.items()}
         for name, model_metrics in metrics["models"].items():
-            manifest["models"][name]["metrics"] = model_metrics
-        manifest["metrics"] = metrics
+            manifest.models[name].metrics = model_metrics
+        manifest.metrics = metrics
         writer.write_manifest(manifest)
         write_report(writer.path("report"), manifest, ranking.histories)
         bundle_dir = writer.publish()
@@ -340,46 +341,56 @@ def _manifest(
     segment_kind: str,
     index_params: dict,
     ranking: RankingResult,
-) -> dict:
-    return {
-        "format_version": FORMAT_VERSION,
-        "version": version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data_fingerprint": fingerprint,
-        "data": {"layout": dataset.layout, "files": [p.name for p in dataset.files], "dropped": dict(dataset.dropped)},
-        "data_cutoff": int(split.train["timestamp"].max()),
-        "config": config.to_dict(),
-        "counts": {
-            "ratings": int(len(dataset.ratings)),
-            "train_ratings": int(len(split.train)),
-            "test_ratings": int(len(split.test)),
-            "users": int(dataset.ratings["user_id"].nunique()),
-            "served_users": int(len(users.ids)),
-            "train_users": int(len(eval_users.ids)),
-            "items": int(len(items.ids)),
-            "items_with_embedding": int(has_embedding.sum()),
-            "tags": int(len(dataset.tags)),
-            "genres": len(genres),
-        },
-        "feature_schema": {
-            "genres": genres,
-            "user_counters": list(USER_COUNTERS),
-            "user_dense": list(USER_DENSE),
-            "item_dense": list(ITEM_DENSE),
-            "recent_len": config.recent_len,
+) -> Manifest:
+    return Manifest.model_validate(
+        {
+            "format_version": FORMAT_VERSION,
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "data_fingerprint": fingerprint,
+            "data": {
+                "layout": dataset.layout,
+                "files": [p.name for p in dataset.files],
+                "dropped": dict(dataset.dropped),
+            },
+            "data_cutoff": int(split.train["timestamp"].max()),
+            "config": config.to_dict(),
+            "counts": {
+                "ratings": int(len(dataset.ratings)),
+                "train_ratings": int(len(split.train)),
+                "test_ratings": int(len(split.test)),
+                "users": int(dataset.ratings["user_id"].nunique()),
+                "served_users": int(len(users.ids)),
+                "train_users": int(len(eval_users.ids)),
+                "items": int(len(items.ids)),
+                "items_with_embedding": int(has_embedding.sum()),
+                "tags": int(len(dataset.tags)),
+                "genres": len(genres),
+            },
+            "feature_schema": {
+                "genres": genres,
+                "user_counters": list(USER_COUNTERS),
+                "user_dense": list(USER_DENSE),
+                "item_dense": list(ITEM_DENSE),
+                "recent_len": config.recent_len,
+                "embedding_dim": config.embedding.dim,
+                "recall_channels": list(CHANNELS),
+            },
+            "evaluation": {
+                "protocol": config.evaluation.protocol,
+                "test_fraction": config.evaluation.test_fraction,
+                "seed": config.seed,
+            },
             "embedding_dim": config.embedding.dim,
-            "recall_channels": list(CHANNELS),
-        },
-        "evaluation": {
-            "protocol": config.evaluation.protocol,
-            "test_fraction": config.evaluation.test_fraction,
-            "seed": config.seed,
-        },
-        "embedding_dim": config.embedding.dim,
-        "embedding": {"method": config.embedding.method, **cold_report},
-        "indexes": index_params,
-        "cold_start": {"kind": segment_kind, "segments": users.segment_names, "default_segment": coldstart.NEW_SEGMENT},
-        "models": ranking.entries,
-        "default_model": ranking.default_model,
-        "signature": ranking.entries[ranking.default_model]["signature"],
-    }
+            "embedding": {"method": config.embedding.method, **cold_report},
+            "indexes": index_params,
+            "cold_start": {
+                "kind": segment_kind,
+                "segments": users.segment_names,
+                "default_segment": coldstart.NEW_SEGMENT,
+            },
+            "models": ranking.entries,
+            "default_model": ranking.default_model,
+            "signature": ranking.entries[ranking.default_model]["signature"],
+        }
+    )

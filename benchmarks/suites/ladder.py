@@ -53,7 +53,7 @@ def _run_size(ctx: SuiteContext, config: dict[str, Any], ratings: int) -> dict[s
         manifest = _train_in_fresh_process(config, data, out, ctx.progress)
     finally:
         shutil.rmtree(root, ignore_errors=True)  # tens of GB at the top of the ladder; only the figures matter
-    metrics = manifest["metrics"]
+    metrics = manifest.metrics
     served = metrics["served"]
     k = served["k"]
     return {
@@ -89,7 +89,7 @@ def _label(step: str) -> str:
 async def run(ctx: SuiteContext) -> SuiteReport:
     from pipeline.config import config_from_dict, load_config
 
-    config = Bundle(ctx.artifacts).manifest["config"] if ctx.artifacts is not None else load_config(None).to_dict()
+    config = Bundle(ctx.artifacts).manifest.config if ctx.artifacts is not None else load_config(None).to_dict()
     config_from_dict(config)  # fails here, not in the child, if the bundle's config no longer parses
     runs = []
     for ratings in ctx.scale.ladder_ratings:

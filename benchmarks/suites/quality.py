@@ -31,7 +31,7 @@ def _run_one(ctx: SuiteContext, config: Any, protocol: str, seed: int) -> dict[s
         manifest = train(ctx.require_data("quality"), out, run_config, served_lists, progress=False).manifest
     finally:
         shutil.rmtree(out, ignore_errors=True)  # a bundle per run is large, and only its figures matter
-    served = manifest["metrics"]["served"]
+    served = manifest.metrics["served"]
     k = served["k"]
     return {
         "protocol": protocol,
@@ -41,8 +41,8 @@ def _run_one(ctx: SuiteContext, config: Any, protocol: str, seed: int) -> dict[s
         "best_baseline": served["best_baseline"],
         "vs_best_baseline": served["vs_best_baseline"],
         "vs_popularity": served["vs_popularity"],
-        "default_model": manifest["default_model"],
-        "train_seconds": manifest["metrics"]["train_seconds"],
+        "default_model": manifest.default_model,
+        "train_seconds": manifest.metrics["train_seconds"],
     }
 
 
@@ -76,7 +76,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 async def run(ctx: SuiteContext) -> SuiteReport:
     from pipeline.config import config_from_dict
 
-    config = config_from_dict(Bundle(ctx.require_artifacts("quality")).manifest["config"])
+    config = config_from_dict(Bundle(ctx.require_artifacts("quality")).manifest.config)
     runs = []
     for protocol in PROTOCOLS:
         for seed in ctx.scale.quality_seeds:

@@ -100,7 +100,7 @@ class Meta:
             genres=list(bundle.genres),
             segments=list(bundle.users.segment_names),
             default_segment=bundle.cold_start["default_segment"],
-            recent_len=int(bundle.schema["recent_len"]),
+            recent_len=bundle.schema.recent_len,
             positive_threshold=bundle.positive_threshold,
             data_cutoff=bundle.data_cutoff,
             embedding_dim=int(bundle.embeddings.shape[1]),

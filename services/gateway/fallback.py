@@ -23,7 +23,7 @@ class FallbackCatalog:
         self.titles = items.titles
         self.genres = [list(names[row.astype(bool)]) for row in items.genres]
         self.users = bundle.users
-        self.recall_channels = list(bundle.schema.get("recall_channels", []))
+        self.recall_channels = list(bundle.schema.recall_channels)
 
     def rated(self, user_id: int) -> np.ndarray:
         """Items the bundle says `user_id` rated (empty for users it does not know)."""

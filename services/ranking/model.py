@@ -37,12 +37,12 @@ def schema_dims(bundle: Bundle) -> dict[str, int]:
     """Trailing width of each input, keyed like MODEL_INPUTS' shape keys ("" = no trailing axis)."""
     schema = bundle.schema
     return {
-        "user_dense": len(schema["user_dense"]),
-        "item_dense": len(schema["item_dense"]),
-        "genres": len(schema["genres"]),
+        "user_dense": len(schema.user_dense),
+        "item_dense": len(schema.item_dense),
+        "genres": len(schema.genres),
         "embedding_dim": bundle.embedding_dim,
-        "recent_len": int(schema["recent_len"]),
-        "recall_channels": recall_feature_width(len(schema["recall_channels"])),
+        "recent_len": schema.recent_len,
+        "recall_channels": recall_feature_width(len(schema.recall_channels)),
     }
 
 

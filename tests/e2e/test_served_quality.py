@@ -110,9 +110,9 @@ async def test_evaluation_of_the_served_list_equals_what_the_http_api_returns(
         assert over_http.lists.keys() == in_process.lists.keys()
         for user in users:
             np.testing.assert_array_equal(over_http.lists[user], in_process.lists[user])
-        config = config_from_dict(bundle.manifest["config"])
+        config = config_from_dict(bundle.manifest.config)
         measured = await asyncio.to_thread(served_metrics, bundle, dataset, config, http_source(base))
-        recorded = bundle.manifest["metrics"]["served"]["systems"]
+        recorded = bundle.manifest.metrics["served"]["systems"]
         assert measured["systems"]["wren"] == pytest.approx({**recorded["wren"], "degraded_answers": 0})
         assert measured["systems"]["wren"]["rated_items_served"] == 0
         assert set(measured["systems"]) == {"wren", "popularity", "cooccurrence", "als", "bpr", "ease"}
@@ -124,7 +124,7 @@ def test_a_sampled_evaluation_agrees_with_the_full_one_within_its_interval(
     tiny_artifacts: Path, tiny_data: Path
 ) -> None:
     bundle = Bundle(tiny_artifacts)
-    config = config_from_dict(bundle.manifest["config"])
+    config = config_from_dict(bundle.manifest.config)
     dataset = load_dataset(tiny_data)
 
     def sampled_to(max_users: int) -> TrainConfig:

@@ -141,7 +141,7 @@ async def test_an_event_is_read_back_at_once(store: FeatureStore, tiny_bundle: B
 
 async def test_many_events_in_sequence(store: FeatureStore, tiny_bundle: Bundle) -> None:
     users, row = tiny_bundle.users, 9
-    user_id, recent_len = int(users.ids[row]), int(tiny_bundle.schema["recent_len"])
+    user_id, recent_len = int(users.ids[row]), tiny_bundle.schema.recent_len
     rng = np.random.default_rng(3)
     recent = [int(i) for i in users.recent[row] if i >= 0]
     rated, counters = set(users.rated(row).tolist()), users.counters[row].copy()

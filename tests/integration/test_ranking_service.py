@@ -401,7 +401,9 @@ async def test_hot_reload_during_continuous_scoring_fails_no_call(
             return versions
 
         loops = [asyncio.create_task(score_forever()) for _ in range(3)]
-        result = await asyncio.to_thread(train, tiny_data, root, load_config(tiny_config_file, seed=11), progress=False)
+        result = await asyncio.to_thread(
+            train, tiny_data, root, load_config(tiny_config_file, seed=11), served_lists, progress=False
+        )
         new = result.bundle_dir.name
         assert new != old
         for _ in range(100):

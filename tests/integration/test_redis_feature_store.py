@@ -45,7 +45,7 @@ def derive_bundle(source: Bundle, root: Path, version: str, shift: float) -> Bun
     target.mkdir(parents=True)
     for name in ("items.json", "embeddings.npy", "coldstart.json"):
         shutil.copy(source.path / name, target / name)
-    (target / "manifest.json").write_text(json.dumps(dict(source.manifest, version=version)))
+    (target / "manifest.json").write_text(json.dumps({**source.manifest.to_json(), "version": version}))
     with np.load(source.path / "users.npz") as data:
         users = {key: data[key] for key in data.files}
     users["counters"] = users["counters"] + [shift, 0, 0, 0]

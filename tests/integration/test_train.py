@@ -43,7 +43,7 @@ def test_bundle_holds_every_artifact_and_the_manifest_contract(tiny_artifacts: P
     bundle = Bundle(tiny_artifacts)
     manifest = bundle.manifest
     assert (tiny_artifacts / "current").is_symlink()
-    assert resolve_bundle_dir(tiny_artifacts) == (tiny_artifacts / manifest["version"]).resolve()
+    assert resolve_bundle_dir(tiny_artifacts) == (tiny_artifacts / manifest.version).resolve()
     for key in (
         "format_version",
         "version",
@@ -54,26 +54,22 @@ def test_bundle_holds_every_artifact_and_the_manifest_contract(tiny_artifacts: P
         "signature",
         "embedding_dim",
     ):
-        assert key in manifest, key
+        assert key in manifest.to_json(), key
     for path in REQUIRED_METRICS:
-        assert np.isfinite(dig(manifest["metrics"], *path)), path
+        assert np.isfinite(dig(manifest.metrics, *path)), path
     for name in bundle.model_names:
-        assert np.isfinite(manifest["metrics"]["models"][name]["auc"])
-        assert manifest["models"][name]["parity_max_abs_diff"] <= 1e-4
-        prior = manifest["models"][name]["prior"]  # the served scale is the best on validation
+        assert np.isfinite(manifest.metrics["models"][name]["auc"])
+        assert manifest.models[name].parity_max_abs_diff <= 1e-4
+        prior = manifest.models[name].prior  # the served scale is the best on validation
         by_scale = prior["valid_candidate_ndcg_by_scale"]
-        assert (
-            by_scale[f"{prior['scale']:g}"]
-            == max(by_scale.values())
-            == manifest["models"][name]["valid_candidate_ndcg"]
-        )
+        assert by_scale[f"{prior['scale']:g}"] == max(by_scale.values()) == manifest.models[name].valid_candidate_ndcg
     for channel in ("embedding", "content", "popularity", "merged", "item2item", "segment"):
         for k in (10, 50, 100, 300):
             for metric in ("recall", "ndcg"):
-                assert 0.0 <= manifest["metrics"]["recall"][channel][f"{metric}_at_{k}"] <= 1.0
-    assert [i["name"] for i in manifest["signature"]["inputs"]] == list(MODEL_INPUTS)
-    assert manifest["signature"]["inputs"][0]["shape"][0] == "batch"
-    assert len(manifest["data_fingerprint"]) == 64
+                assert 0.0 <= manifest.metrics["recall"][channel][f"{metric}_at_{k}"] <= 1.0
+    assert [i["name"] for i in manifest.signature["inputs"]] == list(MODEL_INPUTS)
+    assert manifest.signature["inputs"][0]["shape"][0] == "batch"
+    assert len(manifest.data_fingerprint) == 64
     assert (bundle.path / "report" / "training_curves.png").stat().st_size > 10_000
 
 
@@ -118,7 +114,7 @@ def test_onnx_outputs_match_the_recorded_parity_on_test_rows(tiny_artifacts: Pat
     scores = onnx_scores(onnx_session(str(bundle.model_path("deepfm"))), rows.inputs)
     assert scores.shape == rows.labels.shape and np.all((scores > 0) & (scores < 1))
     assert ranking_metrics(rows.labels, scores)["auc"] == pytest.approx(
-        bundle.manifest["metrics"]["models"]["deepfm"]["auc"], abs=1e-9
+        bundle.manifest.metrics["models"]["deepfm"]["auc"], abs=1e-9
     )
 
 
@@ -139,8 +135,8 @@ def test_training_is_deterministic_for_a_seed(
         a = ort.InferenceSession(str(first.model_path(model))).run(None, feeds)[0]
         b = ort.InferenceSession(str(second.model_path(model))).run(None, feeds)[0]
         np.testing.assert_array_equal(a, b)
-    assert first.manifest["metrics"]["models"] == second.manifest["metrics"]["models"]
-    assert first.manifest["metrics"]["recall"] == second.manifest["metrics"]["recall"]
+    assert first.manifest.metrics["models"] == second.manifest.metrics["models"]
+    assert first.manifest.metrics["recall"] == second.manifest.metrics["recall"]
     other = train_copy(tiny_data, tiny_config_file, tmp_path / "other-seed", seed=8)
     assert (first.path / "embeddings.npy").read_bytes() != (other.path / "embeddings.npy").read_bytes()
 
@@ -148,17 +144,17 @@ def test_training_is_deterministic_for_a_seed(
 def _sample_inputs(bundle: Bundle) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     schema, n = bundle.schema, 16
-    genres, dim = len(schema["genres"]), bundle.embedding_dim
+    genres, dim = len(schema.genres), bundle.embedding_dim
     return {
-        "user_dense": rng.normal(size=(n, len(schema["user_dense"]))).astype(np.float32),
+        "user_dense": rng.normal(size=(n, len(schema.user_dense))).astype(np.float32),
         "user_genres": rng.normal(size=(n, genres)).astype(np.float32),
         "user_embedding": rng.normal(size=(n, dim)).astype(np.float32),
-        "recent_items": rng.integers(0, len(bundle.items.ids), (n, schema["recent_len"])),
+        "recent_items": rng.integers(0, len(bundle.items.ids), (n, schema.recent_len)),
         "item_index": rng.integers(0, len(bundle.items.ids), n),
-        "item_dense": rng.normal(size=(n, len(schema["item_dense"]))).astype(np.float32),
+        "item_dense": rng.normal(size=(n, len(schema.item_dense))).astype(np.float32),
         "item_genres": rng.integers(0, 2, (n, genres)).astype(np.float32),
         "item_embedding": rng.normal(size=(n, dim)).astype(np.float32),
-        "recall_features": rng.random(size=(n, 2 * len(schema["recall_channels"]))).astype(np.float32),
+        "recall_features": rng.random(size=(n, 2 * len(schema.recall_channels))).astype(np.float32),
     }
 
 
@@ -283,6 +279,6 @@ def test_evaluate_recomputes_the_manifest_metrics(tiny_artifacts: Path, tiny_dat
     )
     assert result.returncode == 0, result.stderr
     recomputed = json.loads(result.stdout)
-    recorded = Bundle(tiny_artifacts).manifest["metrics"]
+    recorded = Bundle(tiny_artifacts).manifest.metrics
     assert recomputed["ranking"]["auc"] == pytest.approx(recorded["ranking"]["auc"], abs=1e-9)
     assert recomputed["recall"]["merged"] == pytest.approx(recorded["recall"]["merged"])

@@ -19,6 +19,7 @@ from pipeline.retrain import decide
 from services.common.trend import Decay
 from services.nearline.apply import PoisonEvent, StreamEvent, parse_entry
 from services.nearline.eventlog import EventLog
+from wren.core.manifest import EvaluationSplit, Manifest
 from wren.core.types import Event
 
 
@@ -120,12 +121,13 @@ def test_a_bad_logged_event_names_its_file_and_line(tmp_path: Path) -> None:
         load_event_log(tmp_path / "missing")
 
 
-def manifest(version: str, ndcg: float, protocol: str = "time") -> dict:
-    return {
-        "version": version,
-        "evaluation": {"protocol": protocol},
-        "metrics": {"served": {"k": 10, "systems": {"wren": {"ndcg_at_10": ndcg}}}},
-    }
+def manifest(version: str, ndcg: float, protocol: str = "time") -> Manifest:
+    """Only the parts the gate reads (model_construct skips validating the rest)."""
+    return Manifest.model_construct(
+        version=version,
+        evaluation=EvaluationSplit.model_construct(protocol=protocol),
+        metrics={"served": {"k": 10, "systems": {"wren": {"ndcg_at_10": ndcg}}}},
+    )
 
 
 def test_the_gate_publishes_within_the_tolerance_and_refuses_beyond_it() -> None:

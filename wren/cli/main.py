@@ -31,7 +31,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from wren.core.bundle import Bundle
 
     bundle = Bundle(args.artifacts)
-    config = config_from_dict(bundle.manifest["config"])
+    config = config_from_dict(bundle.manifest.config)
     dataset = load_dataset(args.data)
     if args.events:
         from pipeline.events import merge_events
@@ -51,7 +51,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         from pipeline.report import summary_table
 
-        print(summary_table({**bundle.manifest, "metrics": {**bundle.manifest["metrics"], **metrics}}))
+        print(summary_table(bundle.manifest.model_copy(update={"metrics": {**bundle.manifest.metrics, **metrics}})))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY, Counter, Gauge, write_to_textfile
 
 from pipeline.retrain import Decision, decide, discard, promote
+from wren.core.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def run_once(job: RetrainJob) -> tuple[Decision, Path]:
     return decision, report
 
 
-def _write_report(job: RetrainJob, decision: Decision, manifest: dict) -> Path:
+def _write_report(job: RetrainJob, decision: Decision, manifest: Manifest) -> Path:
     directory = Path(job.artifacts) / REPORTS
     directory.mkdir(parents=True, exist_ok=True)
     finished = datetime.now(UTC)
@@ -97,9 +98,9 @@ def _write_report(job: RetrainJob, decision: Decision, manifest: dict) -> Path:
         "decision": decision.to_dict(),
         "data": str(job.data),
         "events": str(job.events) if job.events else None,
-        "dropped": manifest["data"]["dropped"],
-        "ratings": manifest.get("counts", {}).get("ratings"),
-        "candidate_served": manifest["metrics"]["served"],
+        "dropped": manifest.data["dropped"],
+        "ratings": manifest.counts.get("ratings"),
+        "candidate_served": manifest.metrics["served"],
     }
     path.write_text(json.dumps(report, indent=1) + "\n")
     return path

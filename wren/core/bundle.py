@@ -13,12 +13,11 @@ import numpy as np
 
 from wren.core.cf import CFModel
 from wren.core.errors import BundleError
+from wren.core.manifest import MANIFEST, CfEntry, FeatureSchema, Manifest
 
 if TYPE_CHECKING:
     from wren.core.item_graph import ItemGraph
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 CURRENT = "current"
 USER_STATES = {"served": "users.npz", "evaluation": "eval/users.npz"}
 """Which user table a bundle is read with: "served" covers every rating `wren train` was given; "evaluation"
@@ -124,37 +123,35 @@ class Bundle:
         self.path = resolve_bundle_dir(path)
         manifest_path = self.path / MANIFEST
         try:
-            self.manifest: dict = json.loads(manifest_path.read_text())
+            data = json.loads(manifest_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise BundleError(f"cannot read {manifest_path}: {exc}") from exc
-        found = self.manifest.get("format_version")
-        if found != FORMAT_VERSION:
-            raise BundleError(f"{manifest_path}: format_version {found!r}, this Wren reads {FORMAT_VERSION}")
+        self.manifest = Manifest.parse(data, str(manifest_path))
 
     @property
     def version(self) -> str:
-        return self.manifest["version"]
+        return self.manifest.version
 
     @property
-    def schema(self) -> dict:
-        return self.manifest["feature_schema"]
+    def schema(self) -> FeatureSchema:
+        return self.manifest.feature_schema
 
     @property
     def genres(self) -> list[str]:
-        return self.schema["genres"]
+        return self.schema.genres
 
     @property
     def embedding_dim(self) -> int:
-        return int(self.manifest["embedding_dim"])
+        return self.manifest.embedding_dim
 
     @property
     def positive_threshold(self) -> float:
-        return float(self.manifest["config"]["positive_threshold"])
+        return self.manifest.positive_threshold
 
     @property
     def data_cutoff(self) -> int:
         """Newest training timestamp; events after it are not in the bundle's features."""
-        return int(self.manifest["data_cutoff"])
+        return self.manifest.data_cutoff
 
     def file(self, relative: str) -> Path:
         path = self.path / relative
@@ -189,7 +186,7 @@ class Bundle:
     @cached_property
     def users(self) -> UserTable:
         arrays = self._npz(USER_STATES[self.user_state])
-        return UserTable(segment_names=list(self.manifest["cold_start"]["segments"]), **arrays)
+        return UserTable(segment_names=list(self.manifest.cold_start.segments), **arrays)
 
     @cached_property
     def embeddings(self) -> np.ndarray:
@@ -214,16 +211,25 @@ class Bundle:
     def cf_model(self) -> CFModel:
         """ALS item factors aligned with items.ids (zero rows for items the model never saw)."""
         arrays = self._npz("cf.npz")
-        cf = self.manifest["cf"]
-        return CFModel(arrays["item_factors"], float(cf["regularization"]), float(cf["alpha"]))
+        return CFModel(arrays["item_factors"], self._cf.regularization, self._cf.alpha)
+
+    @property
+    def _cf(self) -> CfEntry:
+        if self.manifest.cf is None:
+            raise BundleError(f"bundle {self.version} has no CF model")
+        return self.manifest.cf
 
     @property
     def cf_index_kind(self) -> str:
-        return str(self.manifest["cf"]["index_kind"])
+        return self._cf.index_kind
+
+    @property
+    def cf_index_params(self) -> dict:
+        return self._cf.index
 
     @property
     def item_graph_names(self) -> list[str]:
-        return list(self.manifest.get("item_graphs", []))
+        return list(self.manifest.item_graphs)
 
     def item_graph(self, name: str) -> ItemGraph:
         """Item-to-item weights between item rows (row i: what items.ids[i] gives the others)."""
@@ -235,19 +241,19 @@ class Bundle:
         return self.file(f"index/{kind}")
 
     def index_params(self, kind: str) -> dict:
-        return self.manifest["indexes"][kind]
+        return self.manifest.indexes[kind]
 
     @property
     def model_names(self) -> list[str]:
-        return list(self.manifest["models"])
+        return list(self.manifest.models)
 
     @property
     def default_model(self) -> str:
-        return self.manifest["default_model"]
+        return self.manifest.default_model
 
     def model_path(self, name: str) -> Path:
         try:
-            entry = self.manifest["models"][name]
+            entry = self.manifest.models[name]
         except KeyError:
             raise BundleError(f"bundle {self.version} has no model {name!r}; it has {self.model_names}") from None
-        return self.file(entry["file"])
+        return self.file(entry.file)

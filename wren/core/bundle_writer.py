@@ -12,7 +12,8 @@ from types import TracebackType
 
 import numpy as np
 
-from wren.core.bundle import CURRENT, MANIFEST
+from wren.core.bundle import CURRENT
+from wren.core.manifest import MANIFEST, Manifest
 
 STAGING_PREFIX = ".staging-"
 
@@ -67,8 +68,8 @@ class BundleWriter:
     def save_json(self, relative: str, value: object) -> None:
         self.path(relative).write_text(json.dumps(value, indent=1, sort_keys=False) + "\n")
 
-    def write_manifest(self, manifest: dict) -> None:
-        self.save_json(MANIFEST, manifest)
+    def write_manifest(self, manifest: Manifest) -> None:
+        self.save_json(MANIFEST, manifest.to_json())
 
     def publish(self) -> Path:
         """Makes the bundle visible: fsync, rename into place, then atomically repoint `current`."""

@@ -88,7 +88,7 @@ class ProfileBuilder:
     def from_bundle(cls, bundle: Bundle, lookup: ItemLookup | None = None) -> ProfileBuilder:
         return cls(
             genre_count=len(bundle.genres),
-            recent_len=int(bundle.schema["recent_len"]),
+            recent_len=bundle.schema.recent_len,
             positive_threshold=bundle.positive_threshold,
             new_user_segment=bundle.cold_start["default_segment"],
             bundle_version=bundle.version,

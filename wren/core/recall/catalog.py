@@ -81,9 +81,9 @@ class RecallCatalog:
             segments={name: np.asarray(ids, np.int64) for name, ids in cold["segments"].items()},
             default_segment=cold["default_segment"],
             version=bundle.version,
-            neighbours_for_new_items=int(bundle.manifest["config"]["cold_start"]["content_neighbours"]),
+            neighbours_for_new_items=int(bundle.manifest.config["cold_start"]["content_neighbours"]),
             cf=bundle.cf_model,
-            cf_index=load_index(bundle.cf_index_kind, bundle.file("index/cf"), bundle.manifest["cf"]["index"]),
+            cf_index=load_index(bundle.cf_index_kind, bundle.file("index/cf"), bundle.cf_index_params),
             item_graphs={name: bundle.item_graph(name) for name in bundle.item_graph_names},
         )
 

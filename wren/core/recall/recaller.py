@@ -45,15 +45,15 @@ class Recaller:
     ) -> Recaller:
         """The recaller a bundle was evaluated with: its index, quotas and popularity prior (and, serving, the
         nearline tier's trending list in the popularity channel)."""
-        recall = bundle.manifest.get("recall", {})
-        config = bundle.manifest["config"]
+        recall = bundle.manifest.recall
+        config = bundle.manifest.config
         catalog = RecallCatalog.from_bundle(bundle, index_kind or config["index"]["kind"])
         prior = float(config.get("recall", {}).get("popularity_prior", 1.0))
         covisit = config.get("covisit", {})
         channels = default_channels(
             catalog, prior, int(covisit.get("seeds", 10)), float(covisit.get("decay", 0.9)), trending
         )
-        return cls(catalog, channels, recall.get("quotas"), **overrides)  # type: ignore[arg-type]
+        return cls(catalog, channels, recall.quotas if recall is not None else None, **overrides)  # type: ignore[arg-type]
 
     @property
     def version(self) -> str:
