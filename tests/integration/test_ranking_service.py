@@ -381,6 +381,7 @@ async def test_hot_reload_during_continuous_scoring_fails_no_call(
     tiny_artifacts: Path, tiny_data: Path, tiny_config_file: Path, tmp_path: Path
 ) -> None:
     from pipeline.train import train
+    from services.inprocess import served_lists
 
     root = copy_root(tiny_artifacts, tmp_path / "artifacts")
     old = Bundle(root).version
