@@ -34,6 +34,10 @@ class NearlineKeys:
     def item(self, item_id: int) -> str:
         return f"{self.prefix}:nl:i:{item_id}"
 
+    def item_ratings(self, item_id: int) -> str:
+        """Hash of the item's ratings per minute of their timestamps: `{minute}:n` count, `{minute}:s` sum."""
+        return f"{self.prefix}:nl:i:{item_id}:m"
+
     def user(self, user_id: int) -> str:
         return f"{self.prefix}:nl:u:{user_id}"
 

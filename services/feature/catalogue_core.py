@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from services.common.validation import (
@@ -15,7 +16,7 @@ from services.common.validation import (
 )
 from services.feature.store import FeatureStore
 from wren.core.errors import NotFound
-from wren.core.types import ItemDetails, ItemLinks, ItemList, RatedItem, UserRatings
+from wren.core.types import ItemDetails, ItemLinks, ItemList, ItemSummary, RatedItem, UserRatings
 
 MOVIELENS_URL = "https://movielens.org/movies/{}"
 IMDB_URL = "https://www.imdb.com/title/tt{}/"
@@ -30,6 +31,15 @@ def item_links(item_id: int, imdb_id: str | None, tmdb_id: str | None) -> ItemLi
     )
 
 
+def with_live_ratings(summary: ItemSummary, count: int, total: float) -> ItemSummary:
+    """The bundle's rating count and mean with ratings recorded since folded in."""
+    if not count:
+        return summary
+    known = summary.rating_count * (summary.rating_mean or 0.0)
+    n = summary.rating_count + count
+    return dataclasses.replace(summary, rating_count=n, rating_mean=round((known + total) / n, 4))
+
+
 class CatalogueCore:
     """Validates, then answers from the store that `store()` returns at call time (bundle reloads swap it).
     Unknown item, genre or user: NotFound; bad input: InvalidArgument (services.common.validation)."""
@@ -40,7 +50,7 @@ class CatalogueCore:
     async def item(self, item_id: int) -> ItemDetails:
         check_id(item_id, "item_id")
         store = self.store()
-        summary = (await store.catalogue()).summary(item_id)
+        summary = with_live_ratings((await store.catalogue()).summary(item_id), *await store.live_ratings(item_id))
         extras = await store.item_extras(item_id)
         tags = extras.tags if extras else []
         return ItemDetails(summary, tags, item_links(item_id, extras and extras.imdb_id, extras and extras.tmdb_id))

@@ -34,6 +34,7 @@ class MemoryFeatureStore(FeatureStore):
         self.builder = ProfileBuilder.from_bundle(bundle)
         self.changed: dict[int, UserState] = {}
         self.event_log: deque[Event] = deque(maxlen=event_log_size)
+        self._live_ratings: defaultdict[int, tuple[int, float]] = defaultdict(lambda: (0, 0.0))
 
     @property
     def bundle_version(self) -> str:
@@ -61,6 +62,9 @@ class MemoryFeatureStore(FeatureStore):
             self.changed[event.user_id] = state
         if event.timestamp > self.data_cutoff:
             self.builder.apply(state, event)
+            if event.type == "rating" and event.rating is not None:
+                count, total = self._live_ratings[event.item_id]
+                self._live_ratings[event.item_id] = count + 1, total + float(event.rating)
         else:
             state.version += 1
         self.event_log.append(event)
@@ -77,6 +81,9 @@ class MemoryFeatureStore(FeatureStore):
         row = int(rows[0])
         imdb, tmdb = self.items.links[row] if self.items.links else (None, None)
         return ItemExtras(list(self.items.tags[row]) if self.items.tags else [], imdb, tmdb)
+
+    async def live_ratings(self, item_id: int) -> tuple[int, float]:
+        return self._live_ratings.get(item_id, (0, 0.0))
 
     async def user_history(self, user_id: int) -> UserHistory:
         state = self._state(user_id)

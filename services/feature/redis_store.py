@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.caches import MISSING, MeteredCache
 from services.common.metrics import FEATURE_STORE_ERRORS, REDIS_CIRCUIT_OPEN
+from services.common.nearline_keys import NearlineKeys
 from services.common.redis_layout import (
     ItemRecord,
     Keys,
@@ -34,6 +35,7 @@ from services.common.redis_layout import (
 )
 from services.feature.catalogue import Catalogue
 from services.feature.history import merge_history
+from services.feature.live_ratings import ratings_after
 from services.feature.store import FeatureStore
 from wren.core.errors import FailedPrecondition, Unavailable
 from wren.core.profiles import ItemLookup, ProfileBuilder, UserState
@@ -245,6 +247,7 @@ class RedisFeatureStore(FeatureStore):
     def __init__(self, client: aioredis.Redis, config: RedisFeatureStoreConfig) -> None:
         self.config = config
         self.keys = Keys(config.prefix)
+        self.nearline = NearlineKeys(config.prefix)
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_reset_seconds)
         self.item_cache = MeteredCache("feature_item", config.item_cache_size, config.item_cache_ttl_seconds)
         self._redis = client
@@ -345,6 +348,15 @@ class RedisFeatureStore(FeatureStore):
                 )
             self._catalogues = {version: Catalogue.from_bytes(version, reply[2], view.meta.genres)}
         return self._catalogues[version]
+
+    async def live_ratings(self, item_id: int) -> tuple[int, float]:
+        """What the nearline tier summed for the item after the live version's data cutoff ((0, 0.0) without a
+        nearline tier); services.feature.live_ratings."""
+        view = self._views.get(self._live) or await self._load_view(self._live)
+        buckets = await self.breaker.call(
+            "get_live_ratings", lambda: self._redis.hgetall(self.nearline.item_ratings(item_id))
+        )
+        return ratings_after(buckets, view.meta.data_cutoff)
 
     async def item_extras(self, item_id: int) -> ItemExtras | None:
         """None for an item without an extras record (unknown, or published before extras existed: the caller

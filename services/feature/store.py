@@ -22,6 +22,8 @@ class FeatureStore(ABC):
       writes), appends it to the event log, and returns the user's new version.
     - catalogue: the summaries of every item of the bundle the store serves (one object per bundle version).
     - item_extras: tags and external ids of one item; None for an id the catalogue does not hold.
+    - live_ratings: (count, sum) of the item's ratings recorded after the bundle's data (timestamp past its data
+      cutoff), so that catalogue figures move without a retrain; (0, 0.0) when there are none.
     - user_history: the user's segment, counters and every item they interacted with (bundle ratings and recorded
       events, services.feature.history.merge_history); known=False and no entries for an id never seen.
     Backends raise wren.core.errors.Unavailable when their storage cannot be reached.
@@ -50,6 +52,9 @@ class FeatureStore(ABC):
 
     @abstractmethod
     async def user_history(self, user_id: int) -> UserHistory: ...
+
+    @abstractmethod
+    async def live_ratings(self, item_id: int) -> tuple[int, float]: ...
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Releases connections (nothing to do for in-memory stores)."""

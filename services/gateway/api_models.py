@@ -74,7 +74,7 @@ class ItemSummaryBody(Body):
     title: str
     year: int | None = Field(description="release year; null when unknown")
     genres: list[str]
-    rating_count: int = Field(description="ratings in all the data the bundle was built from")
+    rating_count: int = Field(description="ratings in the data the bundle was built from, plus those recorded since")
     rating_mean: float | None = Field(description="mean of those ratings; null when nobody rated the item")
 
 

@@ -14,8 +14,9 @@ from wren.core.errors import InvalidArgument
 from wren.core.types import Event
 
 APPLY_SCRIPT = """
--- KEYS: idempotency mark, item counters, user counters, trending set.
--- ARGV: mark ttl seconds, item id, event type, rating or '', positive '1'/'0', trend term, timestamp.
+-- KEYS: idempotency mark, item counters, user counters, trending set, item ratings per minute.
+-- ARGV: mark ttl seconds, item id, event type, rating or '', positive '1'/'0', trend term, timestamp,
+--       ratings-per-minute ttl seconds.
 -- Returns 1 when applied, 0 when this event id was applied before (nothing changes).
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('HINCRBY', KEYS[2], 'count', 1)
@@ -26,6 +27,10 @@ if ARGV[4] ~= '' then
   redis.call('HINCRBY', KEYS[2], 'ratings', 1)
   redis.call('HINCRBYFLOAT', KEYS[2], 'rating_sum', rating)
   redis.call('HINCRBYFLOAT', KEYS[2], 'rating_sumsq', rating * rating)
+  local minute = tostring(math.floor(tonumber(ARGV[7]) / 60))
+  redis.call('HINCRBY', KEYS[5], minute .. ':n', 1)
+  redis.call('HINCRBYFLOAT', KEYS[5], minute .. ':s', rating)
+  redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
 if ARGV[5] == '1' then
   redis.call('HINCRBY', KEYS[2], 'positives', 1)
@@ -100,6 +105,9 @@ class ApplyConfig:
     positive_threshold: float = 3.5
     half_life_seconds: float = 6 * 3600.0
     dedup_seconds: int = 7 * 24 * 3600
+    # An item's per-minute rating sums live this long after its last rating: long enough for a retrain to take
+    # the ratings into a bundle (the feature tier counts only minutes after the live bundle's data cutoff).
+    ratings_ttl_seconds: int = 30 * 24 * 3600
 
 
 class Applier:
@@ -125,6 +133,7 @@ class Applier:
             keys.item(event.item_id),
             keys.user(event.user_id),
             keys.trending,
+            keys.item_ratings(event.item_id),
             self.config.dedup_seconds,
             event.item_id,
             event.type,
@@ -132,6 +141,7 @@ class Applier:
             int(self.positive(event)),
             repr(self.decay.term(event.timestamp)),
             event.timestamp,
+            self.config.ratings_ttl_seconds,
         ]
 
     async def apply(self, events: list[StreamEvent]) -> list[bool | Exception]:
@@ -144,7 +154,7 @@ class Applier:
                 self._sha = await self.client.script_load(APPLY_SCRIPT)
             async with self.client.pipeline(transaction=False) as pipe:
                 for item in events:
-                    pipe.evalsha(self._sha, 4, *self._args(item))
+                    pipe.evalsha(self._sha, 5, *self._args(item))
                 replies = await pipe.execute(raise_on_error=False)
             if not any(isinstance(reply, NoScriptError) for reply in replies):
                 break

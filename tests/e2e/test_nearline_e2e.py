@@ -255,6 +255,30 @@ async def test_a_burst_on_one_item_puts_it_in_the_popularity_channel_without_ret
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_ratings_move_an_items_catalogue_figures_within_seconds(
+    loop_stack: LocalStack, tiny_artifacts: Path
+) -> None:
+    bundle = Bundle(tiny_artifacts)
+    item_id = int(bundle.items.ids[len(bundle.items.ids) // 2])
+    port = loop_stack.gateway.http_port
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base(port)}/v1/items/{item_id}") as response:
+            before = (await response.json())["item"]
+        raters = [int(u) for u in bundle.users.ids[10:16]]
+        for user in raters:
+            await post_event(session, port, user_id=user, item_id=item_id, type="rating", rating=5.0)
+        want = before["rating_count"] + len(raters)
+        deadline, now = time.monotonic() + 15, before
+        while now["rating_count"] < want and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            async with session.get(f"{base(port)}/v1/items/{item_id}") as response:
+                now = (await response.json())["item"]
+    assert now["rating_count"] == want, (before, now)
+    known = before["rating_count"] * (before["rating_mean"] or 0.0)
+    assert now["rating_mean"] == pytest.approx((known + 5.0 * len(raters)) / want, abs=1e-4)
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_an_event_on_one_gateway_removes_the_item_from_the_other_gateways_lists(
     loop_stack: LocalStack, tiny_artifacts: Path, tmp_path: Path
 ) -> None:

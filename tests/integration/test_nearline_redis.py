@@ -13,11 +13,15 @@ from prometheus_client import REGISTRY
 
 from services.common.nearline_keys import NearlineKeys
 from services.common.redis_layout import stream_fields
+from services.feature.catalogue_core import CatalogueCore
+from services.feature.publish import publish_bundle
+from services.feature.redis_store import RedisFeatureStore, RedisFeatureStoreConfig
 from services.gateway.invalidation import Invalidations
 from services.nearline.apply import Applier, ApplyConfig, parse_entry
 from services.nearline.consumer import ConsumerConfig, NearlineConsumer
 from services.nearline.eventlog import EventLog
 from services.recall.trending import TrendingFeed
+from wren.core.bundle import Bundle
 from wren.core.types import Event
 
 KEYS = NearlineKeys()
@@ -148,3 +152,33 @@ async def test_an_invalidation_reaches_every_other_gateway(redis_url: str) -> No
     finally:
         for replica in replicas.values():
             await replica.stop()
+
+
+async def test_the_feature_tier_reads_ratings_the_consumer_applied_after_the_bundle(
+    client: aioredis.Redis, redis_url: str, tiny_bundle: Bundle
+) -> None:
+    publish_bundle(tiny_bundle, redis_url, progress=False)
+    store = await RedisFeatureStore.connect(RedisFeatureStoreConfig(url=redis_url, timeout_ms=1000))
+    catalogue = CatalogueCore(lambda: store)
+    item_id = int(tiny_bundle.items.ids[5])
+    before = (await catalogue.item(item_id)).summary
+    after_cutoff = (tiny_bundle.data_cutoff // 60 + 1) * 60  # the first minute wholly after the bundle's data
+    worker = consumer(client, "live")
+    await worker.ensure_group()
+    users = [int(u) for u in tiny_bundle.users.ids[:4]]
+    await add(
+        client,
+        *[Event(u, item_id, "rating", 4.5, after_cutoff + i, f"live-{u}") for i, u in enumerate(users)],
+        Event(users[0], item_id, "rating", 1.0, tiny_bundle.data_cutoff, "in-bundle"),  # a retrain holds it
+        Event(users[1], item_id, "click", None, after_cutoff, "live-click"),
+    )
+    await add(client, Event(users[0], item_id, "rating", 4.5, after_cutoff, f"live-{users[0]}"))  # sent twice
+    assert await worker.read() == 7
+    assert await store.live_ratings(item_id) == (4, 18.0)
+    after = (await catalogue.item(item_id)).summary
+    assert after.rating_count == before.rating_count + 4
+    assert after.rating_mean == round(
+        (before.rating_count * (before.rating_mean or 0.0) + 18.0) / after.rating_count, 4
+    )
+    assert await store.live_ratings(int(tiny_bundle.items.ids[6])) == (0, 0.0)
+    await store.close()

@@ -115,6 +115,22 @@ async def test_core_rejects_bad_input_naming_it(tiny_bundle: Bundle) -> None:
         await core.genre_items("Western", "rating", 5)
 
 
+async def test_item_details_count_ratings_recorded_after_the_bundle(tiny_bundle: Bundle) -> None:
+    store = MemoryFeatureStore(tiny_bundle)
+    core = CatalogueCore(lambda: store)
+    item_id = int(tiny_bundle.items.ids[3])
+    before = (await core.item(item_id)).summary
+    users = [int(u) for u in tiny_bundle.users.ids[:3]]
+    for user, rating in zip(users, (5.0, 4.0, 1.0), strict=True):
+        await store.record_event(Event(user, item_id, "rating", rating, tiny_bundle.data_cutoff + 10))
+    await store.record_event(Event(users[0], item_id, "rating", 2.0, tiny_bundle.data_cutoff))  # in the bundle
+    await store.record_event(Event(users[1], item_id, "click", None, tiny_bundle.data_cutoff + 10))
+    after = (await core.item(item_id)).summary
+    assert after.rating_count == before.rating_count + 3
+    known = before.rating_count * (before.rating_mean or 0.0)
+    assert after.rating_mean == round((known + 10.0) / after.rating_count, 4)
+
+
 async def test_core_pages_a_users_ratings(tiny_bundle: Bundle) -> None:
     core = CatalogueCore(lambda: MemoryFeatureStore(tiny_bundle))
     user_id = int(tiny_bundle.users.ids[2])
