@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 BUCKET_SECONDS = 60  # a bucket counts only when it starts after the cutoff: at most its first minute is missed
 
 
-def ratings_after(buckets: dict[bytes, bytes] | dict[str, str], data_cutoff: int) -> tuple[int, float]:
+def ratings_after(buckets: Mapping[bytes | str, bytes | str], data_cutoff: int) -> tuple[int, float]:
     """(count, sum) over the buckets `{minute}:n` / `{minute}:s` that start after `data_cutoff` (seconds).
 
     The nearline tier adds every rating event to the bucket of its minute (services.nearline.apply); the bundle
