@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -13,6 +14,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from pipeline.config import TrainConfig
 from pipeline.data.dataset import Dataset
+from pipeline.engine import Engine, LocalEngine
 from pipeline.evaluation.baselines import fit_baselines
 from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items, sample_interval
 from pipeline.index_tuning import index_recall_at
@@ -24,9 +26,11 @@ from wren.core.profiles import ProfileBuilder
 from wren.core.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
 from wren.core.recall.recaller import Recaller
 from wren.core.schema import recall_feature_width
-from wren.core.served import ServedListSource
+from wren.core.served import ServedLists, ServedListSource
 
 log = logging.getLogger(__name__)
+
+LOCAL = LocalEngine()
 
 
 @dataclass(frozen=True)
@@ -165,13 +169,37 @@ def bundle_split(bundle: Bundle, dataset: Dataset) -> Split:
     return make_split(dataset.ratings, evaluation.protocol, evaluation.test_fraction, evaluation.seed)
 
 
+def _served_in_shards(
+    engine: Engine, source: ServedListSource, bundle_dir: Path, users: np.ndarray, k: int, progress: bool
+) -> ServedLists:
+    """The served lists of `users`, fetched in one call per engine slot (each slot serves its own shard)."""
+    shards = [shard for shard in np.array_split(np.asarray(users, np.int64), engine.parallelism) if len(shard)]
+    if len(shards) <= 1:
+        return source(bundle_dir, users, k, progress=progress)
+    parts = engine.map(source, [(bundle_dir, shard, k) for shard in shards])
+    lists = {user: ids for part in parts for user, ids in part.lists.items()}
+    return ServedLists(lists, sum(part.degraded for part in parts), parts[0].source)
+
+
+def _baseline_lists(name: str, train: pd.DataFrame, users: np.ndarray, k: int, config: TrainConfig) -> dict:
+    """One baseline fitted on `train` and its top-k for `users` (one engine call)."""
+    (baseline,) = fit_baselines(train, config.seed, config.threads, config.cf, names=[name], ease=config.ease)
+    return baseline.recommend(users, k)
+
+
 def served_metrics(
-    bundle: Bundle, dataset: Dataset, config: TrainConfig, served_lists: ServedListSource, progress: bool = False
+    bundle: Bundle,
+    dataset: Dataset,
+    config: TrainConfig,
+    served_lists: ServedListSource,
+    progress: bool = False,
+    engine: Engine = LOCAL,
 ) -> dict:
     """The served top-k list against the held-out part, beside the baselines fitted on the same training part,
     with the same metric code. `served_lists` fetches Wren's lists (the serving code in this process, or a
-    running gateway over HTTP). Past `evaluation.max_users` test users, every system is scored on the same
-    seeded sample of them; `ndcg_ci95` is then each system's 95 % interval half-width (0 without sampling)."""
+    running gateway over HTTP); `engine` runs the lists' shards and the baselines (pipeline.engine). Past
+    `evaluation.max_users` test users, every system is scored on the same seeded sample of them; `ndcg_ci95` is
+    then each system's 95 % interval half-width (0 without sampling)."""
     split = bundle_split(bundle, dataset)
     k = config.evaluation.k
     relevant = relevant_items(split.test[split.test["user_id"].isin(split.train["user_id"])])
@@ -179,7 +207,7 @@ def served_metrics(
     users = sample_users(np.fromiter(relevant, np.int64, len(relevant)), config.evaluation.max_users, config.seed)
     if len(users) < population:
         relevant = {int(u): relevant[int(u)] for u in users}
-    served = served_lists(bundle.path, users, k, progress=progress)
+    served = _served_in_shards(engine, served_lists, bundle.path, users, k, progress)
     lists = served.lists
     popularity = interaction_counts(split.train)
     catalog = len(bundle.items.ids)
@@ -189,10 +217,12 @@ def served_metrics(
         sum(len(rated.get(u, set()) & set(ids.tolist())) for u, ids in lists.items())
     )
     rows["wren"]["degraded_answers"] = served.degraded
-    for baseline in fit_baselines(
-        split.train, config.seed, config.threads, config.cf, names=config.evaluation.baselines, ease=config.ease
-    ):
-        rows[baseline.name] = list_metrics(baseline.recommend(users, k), relevant, k, catalog, popularity)
+    train = engine.put(split.train)
+    baseline_lists = engine.map(
+        _baseline_lists, [(name, train, users, k, config) for name in config.evaluation.baselines]
+    )
+    for name, baseline in zip(config.evaluation.baselines, baseline_lists, strict=True):
+        rows[name] = list_metrics(baseline, relevant, k, catalog, popularity)
     best = max((name for name in rows if name != "wren"), key=lambda name: rows[name][f"ndcg_at_{k}"])
     ndcg = rows["wren"][f"ndcg_at_{k}"]
     return {
@@ -213,11 +243,16 @@ def served_metrics(
 
 
 def evaluate_bundle(
-    bundle: Bundle, dataset: Dataset, config: TrainConfig, served_lists: ServedListSource, progress: bool = False
+    bundle: Bundle,
+    dataset: Dataset,
+    config: TrainConfig,
+    served_lists: ServedListSource,
+    progress: bool = False,
+    engine: Engine = LOCAL,
 ) -> dict:
     """Every metric the manifest carries except timings, recomputed from the bundle and the data: the served
     list first; then, secondary, ranking AUC on the test ratings, per-channel recall and index recall."""
-    served = served_metrics(bundle, dataset, config, served_lists, progress=progress)
+    served = served_metrics(bundle, dataset, config, served_lists, progress=progress, engine=engine)
     split = bundle_split(bundle, dataset)
     bundle = Bundle(bundle.path, "evaluation")
     # the rating AUC is secondary: on a large test part, the rows of a seeded sample of its users suffice

@@ -16,7 +16,8 @@ from pipeline.config import TrainConfig
 from pipeline.crossfit import ItemSide, crossfit_rows, sample_label_users
 from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
-from pipeline.evaluate import evaluate_bundle
+from pipeline.engine import Engine
+from pipeline.evaluate import LOCAL, evaluate_bundle
 from pipeline.events import merge_events
 from pipeline.index_tuning import calibrate_ef, calibration_queries
 from pipeline.models.trainer import predict
@@ -53,6 +54,7 @@ def train(
     served_lists: ServedListSource,
     progress: bool = True,
     events: Path | None = None,
+    engine: Engine = LOCAL,
 ) -> TrainResult:
     """Runs the whole pipeline; the new bundle becomes OUT/current only once complete and evaluated.
 
@@ -61,7 +63,8 @@ def train(
     Within the training part, a held-out share of each user's ratings labels the rankers' candidate rows;
     recall models that never saw those labels propose the candidates (cross-fitted, pipeline.crossfit). `events`:
     a nearline event log directory whose rating events join the data (pipeline.events.merge_events).
-    `served_lists` serves the bundle's lists for its evaluation (the CLI hands in services.inprocess.served_lists).
+    `served_lists` serves the bundle's lists for its evaluation (the CLI hands in services.inprocess.served_lists);
+    `engine` runs the evaluation's independent parts (pipeline.engine: here, or on a Ray cluster).
     Torch's process-wide thread count is set for the run and restored afterwards."""
     import torch
 
@@ -69,7 +72,7 @@ def train(
     steps = Steps(STEPS, enabled=progress)
     try:
         _seed_everything(config)
-        return _run(data_dir, out_root, config, served_lists, steps, progress, events)
+        return _run(data_dir, out_root, config, served_lists, engine, steps, progress, events)
     finally:
         steps.close()
         torch.set_num_threads(threads)
@@ -80,6 +83,7 @@ def _run(
     out_root: Path,
     config: TrainConfig,
     served_lists: ServedListSource,
+    engine: Engine,
     steps: Steps,
     progress: bool,
     events: Path | None,
@@ -243,7 +247,9 @@ def _run(
             manifest.recall = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
             writer.write_manifest(manifest)
         with steps.step("evaluating the served list on the test split"):
-            metrics = evaluate_bundle(Bundle(writer.staging), dataset, config, served_lists, progress=progress)
+            metrics = evaluate_bundle(
+                Bundle(writer.staging), dataset, config, served_lists, progress=progress, engine=engine
+            )
         metrics["train_seconds"] = round(time.perf_counter() - started, 2)
         metrics["step_seconds"] = {k: round(v, 2) for k, v in steps.timings.items()}
         metrics["step_peak_mb"] = {k: round(v, 1) for k, v in steps.peak_mb.items()}

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.engine import Engine
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -19,8 +24,37 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config, seed=args.seed)
     if args.protocol:
         config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, protocol=args.protocol))
-    train(args.data, args.out, config, served_lists, progress=not args.quiet, events=args.events)
+    with _engine(args) as engine:
+        train(args.data, args.out, config, served_lists, progress=not args.quiet, events=args.events, engine=engine)
     return 0
+
+
+@contextlib.contextmanager
+def _engine(args: argparse.Namespace) -> Iterator[Engine]:
+    """The engine --engine names (pipeline.engine), closed afterwards."""
+    from pipeline.engine import make_engine
+
+    engine = make_engine(args.engine, args.ray_address)
+    try:
+        yield engine
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="where the evaluation's served-list shards and baselines run: here (default) or on Ray",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join (e.g. ray://head:10001 or auto); default: start a local one",
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -45,7 +79,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         served = served_metrics(bundle, dataset, config, http_source(args.target), progress=not args.json)
         print(json.dumps(served, indent=1) if args.json else comparison_table(served["systems"], served["k"]))
         return 0
-    metrics = evaluate_bundle(bundle, dataset, config, served_lists, progress=not args.json)
+    with _engine(args) as engine:
+        metrics = evaluate_bundle(bundle, dataset, config, served_lists, progress=not args.json, engine=engine)
     if args.json:
         print(json.dumps(metrics, indent=1))
     else:
@@ -191,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="nearline event log directory (*.jsonl) whose rating events are merged with the data",
     )
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_engine_arguments(train)
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="recompute the metrics of an existing bundle")
@@ -204,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the event log the bundle was trained with (`wren train --events`)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_engine_arguments(evaluate)
     evaluate.add_argument(
         "--target",
         default=None,
