@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from wren.core.errors import InvalidArgument, NotFound, WrenError
+from wren.core.errors import ERRORS, WrenError
 
-PASS_THROUGH: dict[str, type[WrenError]] = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound}
+# Codes a tier answers for the client's own mistake (bad input, an unknown id): the gateway re-raises them
+# rather than degrade. FAILED_PRECONDITION from a tier is the tier's problem (e.g. no feature bundle in Redis).
+PASS_THROUGH: dict[str, type[WrenError]] = {code: ERRORS[code].error for code in ("INVALID_ARGUMENT", "NOT_FOUND")}
 
 
 class UpstreamError(Exception):

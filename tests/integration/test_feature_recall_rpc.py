@@ -20,26 +20,24 @@ from wren.v1 import common_pb2, feature_pb2, feature_pb2_grpc, recall_pb2, recal
 
 @pytest.fixture
 async def feature(tiny_artifacts: Path) -> AsyncIterator[tuple[feature_pb2_grpc.FeatureServiceStub, str]]:
-    service, _, watcher = await start_feature(
+    running = await start_feature(
         FeatureSettings(artifacts=str(tiny_artifacts), host="127.0.0.1", port=0, reload_seconds=0)
     )
-    target = f"127.0.0.1:{service.port}"
+    target = f"127.0.0.1:{running.service.port}"
     async with grpc.aio.insecure_channel(target) as channel:
         yield feature_pb2_grpc.FeatureServiceStub(channel), target
-    await watcher.stop()
-    await service.stop(0)
+    await running.stop()
 
 
 @pytest.fixture
 async def recall(tiny_artifacts: Path):  # noqa: ANN201
-    service, core, watcher = await start_recall(
+    running = await start_recall(
         RecallSettings(artifacts=str(tiny_artifacts), host="127.0.0.1", port=0, reload_seconds=0)
     )
-    target = f"127.0.0.1:{service.port}"
+    target = f"127.0.0.1:{running.service.port}"
     async with grpc.aio.insecure_channel(target) as channel:
-        yield recall_pb2_grpc.RecallServiceStub(channel), target, core
-    await watcher.stop()
-    await service.stop(0)
+        yield recall_pb2_grpc.RecallServiceStub(channel), target, running.tier.core
+    await running.stop()
 
 
 async def expect_invalid(call, match: str) -> None:  # noqa: ANN001

@@ -51,21 +51,20 @@ class Running:
 @asynccontextmanager
 async def running(root: Path, **settings: object) -> AsyncIterator[Running]:
     values = {"host": "127.0.0.1", "port": 0, "reload_seconds": 0, "ab_variants": "", **settings}
-    service, ranker, watcher = await start(RankingSettings(artifacts=str(root), **values))
+    tier = await start(RankingSettings(artifacts=str(root), **values))
+    port = tier.service.port
     bundle = Bundle(root)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield Running(
                 ranking_pb2_grpc.RankingServiceStub(channel),
-                f"127.0.0.1:{service.port}",
-                ranker,
+                f"127.0.0.1:{port}",
+                tier.tier.ranker,
                 MemoryFeatureStore(bundle),
                 bundle,
             )
     finally:
-        await watcher.stop()
-        await service.stop(0)
-        ranker.close()
+        await tier.stop()
 
 
 @pytest.fixture
@@ -381,6 +380,7 @@ async def test_hot_reload_during_continuous_scoring_fails_no_call(
     tiny_artifacts: Path, tiny_data: Path, tiny_config_file: Path, tmp_path: Path
 ) -> None:
     from pipeline.train import train
+    from services.inprocess import served_lists
 
     root = copy_root(tiny_artifacts, tmp_path / "artifacts")
     old = Bundle(root).version
@@ -401,7 +401,8 @@ async def test_hot_reload_during_continuous_scoring_fails_no_call(
             return versions
 
         loops = [asyncio.create_task(score_forever()) for _ in range(3)]
-        result = await asyncio.to_thread(train, tiny_data, root, load_config(tiny_config_file, seed=11), progress=False)
+        config = load_config(tiny_config_file, seed=11)
+        result = await asyncio.to_thread(train, tiny_data, root, config, served_lists, progress=False)
         new = result.bundle_dir.name
         assert new != old
         for _ in range(100):

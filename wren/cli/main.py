@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from services.common.tiers import PROCESSES
+
 
 def _train(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
@@ -67,13 +69,8 @@ def _datagen(args: argparse.Namespace) -> int:
     return 0
 
 
-TIERS = {
-    "feature": ("services.feature.main", "FeatureSettings"),
-    "recall": ("services.recall.main", "RecallSettings"),
-    "ranking": ("services.ranking.main", "RankingSettings"),
-    "gateway": ("services.gateway.main", "GatewaySettings"),
-    "nearline": ("services.nearline.main", "NearlineSettings"),
-}
+# Each process's entry module and settings class: services/<name>/main.py defines <Name>Settings and serve().
+TIERS = {name: (f"services.{name}.main", f"{name.capitalize()}Settings") for name in PROCESSES}
 
 
 def _serve(args: argparse.Namespace) -> int:
