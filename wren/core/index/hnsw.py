@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from pathlib import Path
 
 import hnswlib
 import numpy as np
 
+from wren.core.arrays import l2_normalize, top_k
 from wren.core.index.base import VectorIndex
-from wren.core.index.exact import (
-    IdMap,
-    check_batch,
-    check_k,
-    check_vectors,
-    l2_normalize,
-    next_capacity,
-    padded,
-)
+from wren.core.index.exact import IdMap, check_batch, check_k, check_vectors, next_capacity, padded
 
 _INDEX_FILE = "index.bin"
 _GROUPS_FILE = "groups.npz"
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _MUTEX_BYTES = 40
 _HASH_NODE_BYTES = 48
 _LABEL_LOCKS = 65536
@@ -72,15 +63,6 @@ def gather_runs(pool: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.n
     total = int(sizes.sum())
     before = np.cumsum(sizes) - sizes
     return pool[np.repeat(starts - before, sizes) + np.arange(total)]
-
-
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """np.savez without pickles or wall-clock timestamps, so equal arrays give byte-identical files."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
-            with archive.open(info, "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
 
 
 class HnswIndex(VectorIndex):
@@ -381,10 +363,8 @@ class HnswIndex(VectorIndex):
         """Exact (groups, scores) of the `width` best live groups per query, best first."""
         scores = l2_normalize(queries) @ self._group_vectors().T
         scores[:, self._size[: self._n_groups] == 0] = -np.inf
-        top = np.argpartition(-scores, width - 1, axis=1)[:, :width]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        return np.take_along_axis(top, order, axis=1).astype(np.int64), np.take_along_axis(top_scores, order, axis=1)
+        top, top_scores = top_k(scores, width)
+        return top.astype(np.int64), top_scores
 
     def _set_ef(self, k: int) -> None:
         ef = max(self.ef_search, k)
@@ -453,7 +433,13 @@ class HnswIndex(VectorIndex):
         directory.mkdir(parents=True, exist_ok=True)
         self._index.save_index(str(directory / _INDEX_FILE))
         members, offsets = self._compact()
-        write_npz(directory / _GROUPS_FILE, members=members, offsets=offsets, digests=self._digests[: self._n_groups])
+        np.savez(
+            directory / _GROUPS_FILE,
+            allow_pickle=False,
+            members=members,
+            offsets=offsets,
+            digests=self._digests[: self._n_groups],
+        )
         return {
             "dim": self.dim,
             "max_elements": self.capacity,

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import threading
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from wren.core.arrays import l2_normalize, top_k
 from wren.core.index.base import VectorIndex
-from wren.core.index.exact import (
-    IdMap,
-    check_batch,
-    check_k,
-    check_vectors,
-    l2_normalize,
-    next_capacity,
-    padded,
-)
+from wren.core.index.exact import IdMap, check_batch, check_k, check_vectors, next_capacity, padded
 
 _FILE = "lsh.npz"
 _TABLE_SHIFT = np.uint64(56)
@@ -31,7 +23,6 @@ _GATHER_BUDGET = 1 << 22  # bucket entries gathered at once (32 MB of int64 rows
 _MIN_SIDE = 1024
 _SIDE_FRACTION = 32
 _PROBE_COORDS = 6
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -359,7 +350,7 @@ class LshIndex(VectorIndex):
                     if len(rows) == 0:
                         continue
                     scores = np.take(self._vectors, rows, axis=0) @ queries[offset]
-                    best = _best(scores, k)
+                    best = top_k(scores[None, :], k)[0][0]
                     out_ids[offset, : len(best)] = self._ids[rows[best]]
                     out_scores[offset, : len(best)] = scores[best]
         return out_ids, out_scores
@@ -398,8 +389,9 @@ class LshIndex(VectorIndex):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._rebuild()
-        _write_npz(
+        np.savez(
             directory / _FILE,
+            allow_pickle=False,
             vectors=self._vectors[: self._count],
             ids=self._ids[: self._count],
             keys=self._main.keys,
@@ -527,20 +519,3 @@ def _groups(sizes: np.ndarray, budget: int) -> Iterator[tuple[int, int]]:
         hi = max(lo + 1, int(np.searchsorted(ends, limit, side="right")))
         yield lo, hi
         lo = hi
-
-
-def _best(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the min(k, len) largest `scores` (1-D), best first; ties in no particular order."""
-    if k < len(scores):
-        top = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
-    else:
-        top = np.arange(len(scores))
-    return top[np.argsort(scores[top])[::-1]]
-
-
-def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """np.savez without pickles or wall-clock timestamps, so equal indexes give byte-identical files."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            with archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
