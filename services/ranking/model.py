@@ -11,6 +11,7 @@ import onnxruntime as ort
 from wren.core.bundle import Bundle
 from wren.core.errors import BundleError
 from wren.core.model_inputs import MODEL_INPUTS, MODEL_OUTPUT
+from wren.core.onnx import session_options
 from wren.core.schema import recall_feature_width
 
 ORT_TYPES: dict[type, str] = {np.float32: "tensor(float)", np.int64: "tensor(int64)"}
@@ -24,13 +25,7 @@ class SessionSettings:
     inter_op_threads: int = 1
 
     def options(self) -> ort.SessionOptions:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.intra_op_threads
-        options.inter_op_num_threads = self.inter_op_threads
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only; warnings about unused initializers are noise here
-        return options
+        return session_options(self.intra_op_threads, self.inter_op_threads)
 
 
 def schema_dims(bundle: Bundle) -> dict[str, int]:
