@@ -149,7 +149,7 @@ class _Renamed:
     def __init__(self, channel: Channel, name: str) -> None:
         self.channel, self.name = channel, name
 
-    def propose(self, user, depth, seen):  # noqa: ANN001, ANN201 - Channel protocol
+    def propose(self, user, depth, seen):
         return self.channel.propose(user, depth, seen)
 
 

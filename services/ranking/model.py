@@ -63,7 +63,7 @@ class OnnxModel:
         settings = settings or SessionSettings()
         try:
             self.session = ort.InferenceSession(str(self.path), settings.options(), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+        except Exception as exc:  # onnxruntime raises several unrelated types
             raise BundleError(f"model {self.version}: cannot load {self.path}: {exc}") from exc
         check_signature(self.session, dims, self.version)
 

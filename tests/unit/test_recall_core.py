@@ -45,7 +45,7 @@ def recaller(bundle: Bundle) -> Recaller:
     return Recaller.from_bundle(bundle)
 
 
-def known_profile(bundle: Bundle, row: int = 0):  # noqa: ANN201
+def known_profile(bundle: Bundle, row: int = 0):
     builder = ProfileBuilder.from_bundle(bundle)
     return builder.profile(int(bundle.users.ids[row]), builder.snapshot_state(bundle.users, row))
 

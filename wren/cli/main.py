@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - a CLI prints the problem, not a traceback
+    except Exception as exc:  # a CLI prints the problem, not a traceback
         from pipeline.data.errors import DataValidationError
         from wren.core.errors import WrenError
 
