@@ -667,7 +667,7 @@ def test_hnsw_re_adding_an_emptied_groups_vector_revives_it() -> None:
 
 
 def test_hnsw_batched_and_single_replacements_match_exact(monkeypatch) -> None:
-    monkeypatch.setattr("wren.core.index.hnsw._MIN_SLACK", 0)  # compact the id pool early too
+    monkeypatch.setattr("wren.core.index.hnsw_groups._MIN_SLACK", 0)  # compact the id pool early too
     bulk, keys, data, source = small_duplicate_index()
     stepwise, _, _, _ = small_duplicate_index()
     rng = np.random.default_rng(17)
@@ -689,7 +689,7 @@ def test_hnsw_batched_and_single_replacements_match_exact(monkeypatch) -> None:
         np.testing.assert_allclose(found_scores, truth_scores, atol=1e-5)
         assert tie_aware_recall(found_ids, keys, expected, queries, truth_scores[:, -1]) == 1.0
     assert bulk.n_groups == stepwise.n_groups
-    assert stepwise._pool_end <= 2 * len(stepwise)
+    assert stepwise._table.pool_end <= 2 * len(stepwise)
 
 
 def test_hnsw_duplicate_groups_survive_save_load_then_add(tmp_path: Path) -> None:
