@@ -12,7 +12,8 @@ from wren.core.index.base import VectorIndex
 from wren.core.index.exact import IdMap
 from wren.core.index.factory import INDEX_KINDS, build_index, load_index
 from wren.core.index.hnsw import HnswIndex
-from wren.core.index.lsh import Buckets, LshIndex
+from wren.core.index.lsh import LshIndex
+from wren.core.index.lsh_buckets import Buckets
 
 DIM = 64
 N_ITEMS = 5_000
@@ -248,7 +249,7 @@ def test_lsh_scans_a_small_fraction_of_the_catalog(built, queries) -> None:
 
 def lsh_own_bucket_counts(index: LshIndex, queries: np.ndarray) -> np.ndarray:
     """Entries (with repeats across tables) in each query's own buckets, before any multi-probe."""
-    keys, _ = index._hash(unit(queries).astype(np.float32))
+    keys = index._hashing.keys(unit(queries).astype(np.float32))
     return sum((stops - starts).sum(axis=1) for _, starts, stops in index._spans(keys))
 
 
