@@ -62,3 +62,11 @@ def test_code_for_http_reads_the_table_first() -> None:
         "DEADLINE_EXCEEDED",
     ]
     assert code_for_http(413) == "INVALID_ARGUMENT" and code_for_http(502) == "INTERNAL"
+
+
+def test_the_http_benchmark_target_reports_the_gateways_own_code() -> None:
+    from benchmarks.targets import _error_code
+
+    assert _error_code(503, b'{"error": {"code": "UNAVAILABLE", "message": "recall down"}}') == "UNAVAILABLE"
+    assert _error_code(404, b"<html>not json</html>") == "NOT_FOUND"  # a proxy's page: the table's code
+    assert _error_code(502, b"") == "INTERNAL"
