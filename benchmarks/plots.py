@@ -8,8 +8,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 DPI = 110
 
@@ -43,7 +43,10 @@ def _finish(
         ax.set_xlabel(xlabel)
     if ylabel is not None:
         ax.set_ylabel(ylabel)
-    ax.grid(True, **({"axis": "y"} if bars else {"which": "both"}), alpha=0.3)
+    if bars:
+        ax.grid(True, axis="y", alpha=0.3)
+    else:
+        ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)
     return _save(fig, path)

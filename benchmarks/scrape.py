@@ -9,10 +9,12 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.common.tiers import BACKEND_TIERS
+
 Key = tuple[str, tuple[tuple[str, str], ...]]  # (sample name, sorted labels)
 Samples = dict[Key, float]
 CACHES = ("gateway_results", "gateway_coldstart", "recall_candidates", "feature_user")
-TIERS = ("feature", "recall", "ranking")
+TIERS = BACKEND_TIERS
 
 
 def parse(text: str) -> Samples:
@@ -93,7 +95,7 @@ def hop_breakdown(samples: Mapping[str, Samples], client_mean_ms: float, protoco
         calls = total(samples, "wren_upstream_latency_seconds_count", tier=tier)
         seen = _mean_ms(samples, "wren_upstream_latency_seconds", requests, tier=tier)
         server = _mean_ms(samples, "wren_grpc_server_latency_seconds", requests, service=tier)
-        methods = {}
+        methods: dict[str, float] = {}
         for (_, series), value in _series(samples, "wren_grpc_server_latency_seconds_sum", service=tier):
             method = dict(series)["method"]
             if method != "Check" and value > 0:

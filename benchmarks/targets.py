@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Protocol
 
 from grpc import aio
 
+from wren.core.errors import WrenError, code_for_http
 from wren.v1 import gateway_pb2, gateway_pb2_grpc
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One answered (or failed) request: `code` is "OK" or the error (gRPC status name, HTTP status...)."""
+    """One answered (or failed) request: `code` is "OK", the error's code (wren.core.errors.ERRORS, the same over
+    gRPC, HTTP and in process) or a transport failure (the exception's class name)."""
 
     code: str
     degraded: bool = False
@@ -73,17 +76,29 @@ class HttpTarget:
     async def recommend(self, user_id: int, k: int) -> Outcome:
         try:
             async with self._session.get(self._url, params={"user_id": str(user_id), "k": str(k)}) as response:
-                if response.status != 200:
-                    await response.read()
-                    return Outcome(f"HTTP_{response.status}")
-                body = await response.json()
+                raw = await response.read()
         except self._errors as error:
             return Outcome(type(error).__name__)
+        if response.status != 200:
+            return Outcome(_error_code(response.status, raw))
+        body = json.loads(raw)
         items = body.get("items") or []
         return Outcome("OK", bool(body.get("degraded")), bool(items) and bool(items[0].get("cached")))
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def _error_code(status: int, raw: bytes) -> str:
+    """The gateway's error code (wren.core.errors.ERRORS) from its JSON body, else the table's code of the status."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        return error["code"]
+    return code_for_http(status)
 
 
 class RecommenderTarget:
@@ -96,12 +111,10 @@ class RecommenderTarget:
         self.recommender = recommender
 
     async def recommend(self, user_id: int, k: int) -> Outcome:
-        from wren.core.errors import WrenError
-
         try:
             result = await self.recommender.recommend(user_id, k)
         except WrenError as error:
-            return Outcome(error.code)
+            return Outcome(error.grpc_code)
         return Outcome("OK", result.degraded, bool(result.items) and result.items[0].cached)
 
     async def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.data.dataset import Dataset
+from wren.core.arrays import sorted_rows
 
 MAX_TAGS = 20  # tags kept per item, most applied first
 
@@ -43,5 +44,5 @@ def catalogue_columns(dataset: Dataset, ids: np.ndarray) -> tuple[dict[str, np.n
 
 
 def _rows(ids: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pos = np.minimum(np.searchsorted(ids, item_ids), max(len(ids) - 1, 0))
-    return pos, (len(ids) > 0) & (ids[pos] == item_ids)
+    rows = sorted_rows(ids, item_ids)
+    return np.maximum(rows, 0), rows >= 0

@@ -22,6 +22,7 @@ from pipeline.ranking_data import snapshot_rows
 from pipeline.split import Split, make_split
 from wren.core.bundle import Bundle
 from wren.core.index.factory import build_index, load_index
+from wren.core.onnx import cpu_session
 from wren.core.profiles import ProfileBuilder
 from wren.core.recall.channels import Channel, EmbeddingChannel, PopularityPrior, SeenFilter
 from wren.core.recall.recaller import Recaller
@@ -59,13 +60,6 @@ def test_rows(bundle: Bundle, test: pd.DataFrame) -> TestRows:
 def ranking_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     clipped = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
     return {"auc": float(roc_auc_score(labels, clipped)), "logloss": float(log_loss(labels, clipped))}
-
-
-def onnx_session(path: str, threads: int = 1) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def onnx_scores(session: ort.InferenceSession, inputs: dict[str, np.ndarray], batch: int = 8192) -> np.ndarray:
@@ -159,7 +153,7 @@ class _Renamed:
     def __init__(self, channel: Channel, name: str) -> None:
         self.channel, self.name = channel, name
 
-    def propose(self, user, depth, seen):  # noqa: ANN001, ANN201 - Channel protocol
+    def propose(self, user, depth, seen):
         return self.channel.propose(user, depth, seen)
 
 
@@ -260,7 +254,7 @@ def evaluate_bundle(
     rows = test_rows(bundle, split.test[split.test["user_id"].isin(auc_users)])
     models: dict[str, dict[str, float]] = {}
     for name in bundle.model_names:
-        session = onnx_session(str(bundle.model_path(name)), config.threads)
+        session = cpu_session(bundle.model_path(name), config.threads)
         models[name] = ranking_metrics(rows.labels, onnx_scores(session, rows.inputs))
     baseline = json.loads(bundle.file("baseline.json").read_text())
     baseline_metrics = ranking_metrics(rows.labels, baseline_scores(baseline, rows.inputs))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from wren.core.arrays import sorted_rows
 from wren.core.schema import user_dense
 
 SECONDS_PER_DAY = 86_400
@@ -25,8 +26,8 @@ class ItemFeatures:
     fill_year: int  # stand-in release year for items without one
 
     def rows(self, item_ids: np.ndarray) -> np.ndarray:
-        """Row of each id; every id must be in the catalog (the loaders guarantee it for ratings)."""
-        return np.searchsorted(self.ids, np.asarray(item_ids, dtype=np.int64))
+        """Row of each id; every id must be in the catalog (the loaders guarantee it for ratings), -1 otherwise."""
+        return sorted_rows(self.ids, item_ids)
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wren.core.arrays import mean_embeddings, sorted_rows
 from wren.core.bundle import UserTable
-from wren.core.embedding import mean_embeddings
 from wren.core.model_inputs import model_inputs
 from wren.core.schema import genre_rating_deviation, user_dense
-
-
-def rows_of(ids: np.ndarray, catalog_ids: np.ndarray) -> np.ndarray:
-    """Row of each id in the ascending catalog, -1 where absent (e.g. -1 padding)."""
-    ids = np.asarray(ids, np.int64)
-    pos = np.minimum(np.searchsorted(catalog_ids, ids), len(catalog_ids) - 1)
-    return np.where(catalog_ids[pos] == ids, pos, -1)
 
 
 def assemble(
@@ -35,8 +28,8 @@ def assemble(
     """Model inputs for N rows: per-row user counters [N, 4], ratings and rating sums per genre [N, G], recent item ids
     [N, R] (-1 padded), item ids [N] with their dense features [N, Di] and recall features [N, C]; catalog arrays
     describe items."""
-    recent_rows = rows_of(user_recent, catalog_ids)
-    item_rows = rows_of(item_ids, catalog_ids)
+    recent_rows = sorted_rows(catalog_ids, user_recent)
+    item_rows = sorted_rows(catalog_ids, item_ids)
     if np.any(item_rows < 0):
         raise ValueError("every ranked item must be in the catalog")
     return model_inputs(

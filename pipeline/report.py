@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from pipeline.evaluation.report import comparison_chart, comparison_table  # noqa: E402
+from pipeline.evaluation.report import comparison_chart, comparison_table
 from wren.core.manifest import Manifest
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -20,9 +21,11 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.tiers import BACKEND_TIERS
+
 log = logging.getLogger(__name__)
 
-TIERS = ("feature", "recall", "ranking")
+TIERS = BACKEND_TIERS
 READY_TIMEOUT_SECONDS = 180.0
 PORT_ATTEMPTS = 3  # a free port can be taken by another process between free_port() and the child's bind
 BIND_FAILURES = ("Failed to bind to address", "Address already in use")
@@ -88,7 +91,7 @@ class LocalStack:
             self._publish()
         await asyncio.gather(
             *(
-                self._start_member(Member(f"{tier}-{index}", tier, 0, 0), lambda tier=tier: self._tier_env(tier))
+                self._start_member(Member(f"{tier}-{index}", tier, 0, 0), functools.partial(self._tier_env, tier))
                 for tier in TIERS
                 for index in range(1, config.replicas + 1)
             )

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
 from pipeline.models.trainer import predict
 from wren.core.model_inputs import MODEL_INPUTS, MODEL_OUTPUT
+from wren.core.onnx import cpu_session
 
 BATCH_AXIS = "batch"
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(double)": "float64"}
@@ -51,14 +51,6 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _session(path: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _signature_entry(arg: Any) -> dict[str, Any]:
     shape = [dim if isinstance(dim, int) else BATCH_AXIS for dim in arg.shape]
     return {"name": arg.name, "dtype": _ORT_DTYPES.get(arg.type, arg.type), "shape": shape}
@@ -69,7 +61,7 @@ def signature(path: Path) -> dict[str, list[dict[str, Any]]]:
 
     dtypes are numpy dtype names ("float32", "int64"); a symbolic (dynamic) axis is reported as "batch".
     """
-    session = _session(path)
+    session = cpu_session(path)
     return {
         "inputs": [_signature_entry(arg) for arg in session.get_inputs()],
         "outputs": [_signature_entry(arg) for arg in session.get_outputs()],
@@ -127,7 +119,7 @@ def export_onnx(model: nn.Module, sample: dict[str, np.ndarray], path: Path) -> 
 
 def onnx_predict(path: Path, inputs: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
     """[n] scores of the ONNX model at `path` for named numpy inputs, via onnxruntime (1 intra-op thread)."""
-    session = _session(Path(path))
+    session = cpu_session(path)
     feeds = {name: np.ascontiguousarray(inputs[name], dtype=dtype) for name, (dtype, _) in MODEL_INPUTS.items()}
     n = len(feeds["item_index"])
     out = [

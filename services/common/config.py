@@ -12,8 +12,8 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "WREN_"
 
 
-class ConfigError(SystemExit):
-    """Raised for a missing or malformed variable; exits the process with a readable message."""
+class ConfigError(ValueError):
+    """A missing or malformed variable, named in the message; the CLI prints it and exits with status 2."""
 
 
 class ServiceSettings(BaseSettings):

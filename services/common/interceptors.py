@@ -1,4 +1,4 @@
-"""Server interceptor: RED metrics, in-flight/utilization, deadline checks and domain-error mapping."""
+"""Server interceptor: RED metrics, in-flight/utilization, deadline checks, request ids and domain-error mapping."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import grpc
 from grpc import aio
 
 from services.common.inflight import tracker
-from services.common.logs import request_id
+from services.common.logs import REQUEST_ID_HEADER, request_id
 from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS
-from wren.core.errors import WrenError
+from wren.core.errors import DeadlineExceeded, WrenError
 
 log = logging.getLogger(__name__)
 INTERNAL_MESSAGE = "internal error"
@@ -24,7 +24,9 @@ class ServiceInterceptor(aio.ServerInterceptor):
 
     - counts requests by final code, times them, tracks in-flight requests and utilization;
     - rejects calls whose deadline has already passed before any work (DEADLINE_EXCEEDED);
-    - maps `WrenError` to its status code with its client-safe message;
+    - sets the request-id context var from the `x-request-id` metadata for the call, so log lines carry it
+      (at DEBUG, one "handled <method>" line per call);
+    - maps `WrenError` to its status code (wren.core.errors.ERRORS) with its client-safe message;
     - turns any other exception into INTERNAL with a generic message (the text stays in the log).
     """
 
@@ -46,19 +48,17 @@ class ServiceInterceptor(aio.ServerInterceptor):
         behaviour = handler.unary_unary
 
         async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
-            request_id.set(str(metadata.get("x-request-id", "")))
+            token = request_id.set(str(metadata.get(REQUEST_ID_HEADER, "")))
             code = "OK"
             started = self.in_flight.enter(method)
             try:
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:
-                    code = "DEADLINE_EXCEEDED"
-                    message = "deadline exceeded before work began"
-                    return await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, message)
+                    raise DeadlineExceeded("deadline exceeded before work began")
                 return await behaviour(request, context)
             except WrenError as error:
-                code = error.code
-                await _abort(context, grpc.StatusCode[error.code], str(error))
+                code = error.grpc_code
+                await _abort(context, grpc.StatusCode[code], str(error))
             except aio.AbortError:
                 code = _code_name(context) or code
                 raise
@@ -69,6 +69,8 @@ class ServiceInterceptor(aio.ServerInterceptor):
             finally:
                 GRPC_LATENCY.labels(self.service, method).observe(self.in_flight.leave(method, started))
                 GRPC_REQUESTS.labels(self.service, method, code).inc()
+                log.debug("handled %s", method, extra={"code": code})
+                request_id.reset(token)
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,

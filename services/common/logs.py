@@ -8,6 +8,7 @@ from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
+REQUEST_ID_HEADER = "x-request-id"  # gRPC metadata key (lower case, as gRPC requires); HTTP header X-Request-ID
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 

@@ -65,7 +65,7 @@ class BundleWatcher:
         try:
             bundle = Bundle(path, self.user_state)
             await self.on_bundle(bundle)
-        except Exception:  # noqa: BLE001 - keep serving the old bundle whatever went wrong
+        except Exception:  # keep serving the old bundle whatever went wrong
             log.exception("could not switch to bundle %s", path.name)
             BUNDLE_RELOADS.labels(self.service, "failed").inc()
             self.version = path.name  # do not retry a broken bundle every poll

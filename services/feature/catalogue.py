@@ -9,6 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
+from wren.core.arrays import sorted_rows
 from wren.core.bundle import ItemTable
 from wren.core.errors import NotFound
 from wren.core.types import ItemSummary
@@ -108,10 +109,9 @@ class Catalogue:
 
     def rows(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row, found) per id; row 0 where not found."""
-        item_ids = np.asarray(item_ids, np.int64)
-        pos = np.minimum(np.searchsorted(self.ids, item_ids), max(len(self.ids) - 1, 0))
-        found = (len(self.ids) > 0) & (self.ids[pos] == item_ids)
-        return np.where(found, pos, 0), found
+        rows = sorted_rows(self.ids, item_ids)
+        found = rows >= 0
+        return np.where(found, rows, 0), found
 
     def summaries(self, item_ids: list[int] | np.ndarray) -> list[ItemSummary]:
         """One summary per id in order; an id not in the catalogue gets an empty title, no genres, no ratings."""

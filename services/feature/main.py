@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from grpc import aio
+
 from services.common.caches import UserKeyedCache
 from services.common.config import ConfigError, ServiceSettings
 from services.common.metrics import BUNDLE_INFO
-from services.common.process import prepare_process
-from services.common.reload import BundleWatcher
-from services.common.server import GrpcService, run_until_signalled, start_server
+from services.common.tier import RunningTier, run_tier, start_tier
+from services.common.tiers import SERVICE_NAMES
 from services.feature.catalogue_core import CatalogueCore
 from services.feature.core import FeatureCore
 from services.feature.memory import MemoryFeatureStore
@@ -18,7 +19,7 @@ from services.feature.store import FeatureStore
 from wren.core.bundle import Bundle
 from wren.v1 import feature_pb2_grpc
 
-SERVICE_NAME = "wren.v1.FeatureService"
+SERVICE_NAME = SERVICE_NAMES["feature"]
 
 
 class FeatureSettings(ServiceSettings):
@@ -47,55 +48,53 @@ async def build_store(settings: FeatureSettings, bundle: Bundle) -> FeatureStore
     )
 
 
-async def start(settings: FeatureSettings) -> tuple[GrpcService, FeatureCore, BundleWatcher]:
-    bundle = Bundle(settings.artifacts, settings.user_state)
-    store = await build_store(settings, bundle)
-    core = FeatureCore(
-        store,
-        UserKeyedCache("feature_user", settings.user_cache_size, settings.user_cache_ttl_seconds),
-        settings.max_items,
-    )
-    service = await start_server(
-        "feature",
-        [
-            lambda server: feature_pb2_grpc.add_FeatureServiceServicer_to_server(
-                FeatureServicer(core, CatalogueCore(lambda: core.store)), server
-            )
-        ],
-        [SERVICE_NAME],
-        host=settings.host,
-        port=settings.port,
-        capacity=settings.capacity,
-    )
-    BUNDLE_INFO.labels("feature", core.bundle_version).set(1)
+class FeatureTier:
+    """The feature tier for services.common.tier: one FeatureCore over the store `build_store` chose."""
 
-    async def switch(new: Bundle) -> None:
+    name = "feature"
+
+    def __init__(self, core: FeatureCore, reload_seconds: float) -> None:
+        self.core = core
+        self.reload_seconds = reload_seconds
+        BUNDLE_INFO.labels(self.name, core.bundle_version).set(1)
+
+    def register(self, server: aio.Server) -> None:
+        core = self.core
+        feature_pb2_grpc.add_FeatureServiceServicer_to_server(
+            FeatureServicer(core, CatalogueCore(lambda: core.store)), server
+        )
+
+    async def reload(self, new: Bundle) -> None:
         """Embedded store only: a new bundle replaces the snapshot; events recorded since the old one was
         loaded are re-applied when they are newer than the new bundle's data (Redis publishes instead)."""
-        old = core.store
+        old = self.core.store
         if not isinstance(old, MemoryFeatureStore):
             return
         fresh = MemoryFeatureStore(new)
         for event in old.event_log:
             if event.timestamp > new.data_cutoff:
                 await fresh.record_event(event)
-        core.store = fresh
-        core.user_cache.clear()
-        BUNDLE_INFO.remove("feature", old.bundle_version)
-        BUNDLE_INFO.labels("feature", fresh.bundle_version).set(1)
+        self.core.store = fresh
+        self.core.user_cache.clear()
+        BUNDLE_INFO.remove(self.name, old.bundle_version)
+        BUNDLE_INFO.labels(self.name, fresh.bundle_version).set(1)
 
-    interval = settings.reload_seconds if settings.backend == "memory" else 0
-    watcher = BundleWatcher(settings.artifacts, bundle.version, switch, "feature", interval, settings.user_state)
-    await service.mark_ready()
-    watcher.start()
-    return service, core, watcher
+    async def close(self) -> None:
+        await self.core.store.close()
+
+
+async def build(settings: FeatureSettings, bundle: Bundle) -> FeatureTier:
+    core = FeatureCore(
+        await build_store(settings, bundle),
+        UserKeyedCache("feature_user", settings.user_cache_size, settings.user_cache_ttl_seconds),
+        settings.max_items,
+    )
+    return FeatureTier(core, settings.reload_seconds if settings.backend == "memory" else 0)
+
+
+async def start(settings: FeatureSettings) -> RunningTier[FeatureTier]:
+    return await start_tier(build, settings)
 
 
 async def serve(settings: FeatureSettings) -> None:
-    prepare_process("feature", settings)
-    service, core, watcher = await start(settings)
-    try:
-        await run_until_signalled(service, settings.grace_seconds)
-    finally:
-        await watcher.stop()
-        await core.store.close()
+    await run_tier("feature", build, settings)

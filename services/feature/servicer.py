@@ -24,44 +24,44 @@ class FeatureServicer(feature_pb2_grpc.FeatureServiceServicer):
         self.core = core
         self.catalogue = catalogue
 
-    async def GetUserFeatures(  # noqa: N802 - gRPC method name
+    async def GetUserFeatures(
         self, request: feature_pb2.GetUserFeaturesRequest, context: aio.ServicerContext
     ) -> common_pb2.UserFeatures:
         return profile_to_proto(await self.core.user(request.user_id))
 
-    async def GetItemFeatures(  # noqa: N802
+    async def GetItemFeatures(
         self, request: feature_pb2.GetItemFeaturesRequest, context: aio.ServicerContext
     ) -> common_pb2.ItemFeatureBatch:
         return items_to_proto(await self.core.items(request.item_ids))
 
-    async def RecordEvent(  # noqa: N802
+    async def RecordEvent(
         self, request: common_pb2.Event, context: aio.ServicerContext
     ) -> common_pb2.RecordEventResponse:
         return common_pb2.RecordEventResponse(user_version=await self.core.record(event_from_proto(request)))
 
-    async def GetItem(  # noqa: N802
+    async def GetItem(
         self, request: catalogue_pb2.GetItemRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemDetails:
         return details_to_proto(await self.catalogue.item(request.item_id))
 
-    async def SearchItems(  # noqa: N802
+    async def SearchItems(
         self, request: catalogue_pb2.SearchItemsRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemList:
         return item_list_to_proto(await self.catalogue.search(request.query, request.k or DEFAULT_SEARCH_K))
 
-    async def ListGenres(  # noqa: N802
+    async def ListGenres(
         self, request: catalogue_pb2.ListGenresRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.GenreList:
         return genres_to_proto(await self.catalogue.genres())
 
-    async def GenreItems(  # noqa: N802
+    async def GenreItems(
         self, request: catalogue_pb2.GenreItemsRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemList:
         return item_list_to_proto(
             await self.catalogue.genre_items(request.genre, request.sort or DEFAULT_SORT, request.k or DEFAULT_GENRE_K)
         )
 
-    async def GetUserRatings(  # noqa: N802
+    async def GetUserRatings(
         self, request: catalogue_pb2.GetUserRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.UserRatings:
         return user_ratings_to_proto(

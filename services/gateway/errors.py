@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from wren.core.errors import InvalidArgument, NotFound, WrenError
+from wren.core.errors import ERRORS, WrenError, error_for
 
-PASS_THROUGH: dict[str, type[WrenError]] = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound}
+# Codes a tier answers for the client's own mistake (bad input, an unknown id): the gateway re-raises them
+# rather than degrade. FAILED_PRECONDITION from a tier is the tier's problem (e.g. no feature bundle in Redis).
+PASS_THROUGH: dict[str, type[WrenError]] = {code: ERRORS[code].error for code in ("INVALID_ARGUMENT", "NOT_FOUND")}
 
 
 class UpstreamError(Exception):
@@ -25,6 +27,5 @@ class UpstreamError(Exception):
 def raise_client_errors(error: UpstreamError) -> None:
     """Bad input or an unknown id found by a tier is the client's problem, not a reason to degrade: re-raised as
     the domain error of the same code. Any other error returns, for the caller to handle."""
-    kind = PASS_THROUGH.get(error.code)
-    if kind is not None:
-        raise kind(error.message) from None
+    if error.code in PASS_THROUGH:
+        raise error_for(error.code, error.message) from None

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 import wren
 from services.common.inflight import InFlight
-from services.common.logs import request_id
+from services.common.logs import REQUEST_ID_HEADER, request_id
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.gateway import api_models as models
 from services.gateway.catalogue import CatalogueApi
@@ -22,7 +22,7 @@ from services.gateway.openapi import openapi_document
 from services.gateway.recommender import Recommender
 from services.gateway.routes import ROUTES, TIMEOUT, Route
 from services.gateway.webapp import add_webapp
-from wren.core.errors import InvalidArgument, WrenError
+from wren.core.errors import InvalidArgument, NotFound, Unimplemented, WrenError, code_for_http
 from wren.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,12 @@ Params = dict[str, Any]
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
+    """Every HTTP error: {"error": {"code", "message"}} with `code` from wren.core.errors.ERRORS."""
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _table_response(error: WrenError) -> web.Response:
+    return error_response(error.http_status, error.code, str(error))
 
 
 def parse_params(route: Route, request: web.Request) -> Params:
@@ -134,30 +139,28 @@ class GatewayHttp:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
-        request_id.set(request.headers.get("X-Request-ID", ""))
+        request_id.set(request.headers.get(REQUEST_ID_HEADER, ""))
         counted = route.startswith("/v1/")
         started = self.in_flight.enter(f"http {route}") if counted else time.perf_counter()
         try:
             response = await handler(request)
         except WrenError as error:
-            response = error_response(error.http_status, error.code, str(error))
-        except web.HTTPRequestEntityTooLarge:
+            response = _table_response(error)
+        except web.HTTPRequestEntityTooLarge:  # HTTP's own status for a body-size problem; the code is the table's
             response = error_response(413, "INVALID_ARGUMENT", f"body larger than {MAX_BODY_BYTES} bytes")
         except web.HTTPNotFound:
-            response = error_response(404, "NOT_FOUND", f"no such path: {request.path}")
+            response = _table_response(NotFound(f"no such path: {request.path}"))
         except web.HTTPMethodNotAllowed as error:
             allowed = ", ".join(sorted(error.allowed_methods))
-            response = error_response(
-                405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+            response = _table_response(
+                Unimplemented(f"{request.method} is not allowed on {request.path}; allowed: {allowed}")
             )
             response.headers["Allow"] = allowed
         except web.HTTPException as error:
-            response = error_response(
-                error.status, "INVALID_ARGUMENT" if error.status < 500 else "INTERNAL", error.reason or ""
-            )
+            response = error_response(error.status, code_for_http(error.status), error.reason or "")
         except Exception:
             log.exception("unhandled error in %s", request.path)
-            response = error_response(500, "INTERNAL", "internal error")
+            response = _table_response(WrenError("internal error"))
         elapsed = self.in_flight.leave(f"http {route}", started) if counted else time.perf_counter() - started
         HTTP_LATENCY.labels(route).observe(elapsed)
         HTTP_REQUESTS.labels(route, str(response.status)).inc()

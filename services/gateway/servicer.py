@@ -38,48 +38,48 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.recommender = recommender
         self.catalogue = catalogue
 
-    async def Recommend(  # noqa: N802 - gRPC method name
+    async def Recommend(
         self, request: gateway_pb2.RecommendRequest, context: aio.ServicerContext
     ) -> gateway_pb2.RecommendResponse:
         result = await self.recommender.recommend(request.user_id, request.k or DEFAULT_K, context.time_remaining())
         return recommendations_proto(result)
 
-    async def SimilarItems(  # noqa: N802
+    async def SimilarItems(
         self, request: gateway_pb2.GatewaySimilarItemsRequest, context: aio.ServicerContext
     ) -> gateway_pb2.RecommendResponse:
         return recommendations_proto(
             await self.recommender.similar(request.item_id, request.k or DEFAULT_K, context.time_remaining())
         )
 
-    async def RecordEvent(  # noqa: N802
+    async def RecordEvent(
         self, request: common_pb2.Event, context: aio.ServicerContext
     ) -> common_pb2.RecordEventResponse:
         version = await self.recommender.record_event(request, context.time_remaining())
         return common_pb2.RecordEventResponse(user_version=version)
 
-    async def GetItem(  # noqa: N802
+    async def GetItem(
         self, request: catalogue_pb2.GetItemRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemDetails:
         return await self.catalogue.item(request.item_id, context.time_remaining())
 
-    async def SearchItems(  # noqa: N802
+    async def SearchItems(
         self, request: catalogue_pb2.SearchItemsRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemList:
         return await self.catalogue.search(request.query, request.k or DEFAULT_SEARCH_K, context.time_remaining())
 
-    async def ListGenres(  # noqa: N802
+    async def ListGenres(
         self, request: catalogue_pb2.ListGenresRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.GenreList:
         return await self.catalogue.genres(context.time_remaining())
 
-    async def GenreItems(  # noqa: N802
+    async def GenreItems(
         self, request: catalogue_pb2.GenreItemsRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.ItemList:
         return await self.catalogue.genre_items(
             request.genre, request.sort or DEFAULT_SORT, request.k or DEFAULT_GENRE_K, context.time_remaining()
         )
 
-    async def GetUser(  # noqa: N802
+    async def GetUser(
         self, request: catalogue_pb2.GetUserRequest, context: aio.ServicerContext
     ) -> catalogue_pb2.UserRatings:
         return await self.catalogue.user(

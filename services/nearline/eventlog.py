@@ -89,7 +89,7 @@ class EventLog:
         self._sequence += 1
         started = datetime.fromtimestamp(self.clock(), UTC)
         name = f"events-{started:%Y%m%dT%H%M%SZ}-{self.writer}-{self._sequence:04d}{LOG_SUFFIX}"
-        self._file = open(self.directory / name, "a", encoding="utf-8")  # noqa: SIM115 - kept open across appends
+        self._file = open(self.directory / name, "a", encoding="utf-8")  # kept open across appends
         fd = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(fd)  # the new file's directory entry survives a crash too

@@ -14,12 +14,13 @@ from services.common.config import ConfigError, ServiceSettings
 from services.common.nearline_keys import NearlineKeys
 from services.common.process import prepare_process
 from services.common.server import GrpcService, run_until_signalled, start_server
+from services.common.tiers import SERVICE_NAMES
 from services.nearline.apply import Applier, ApplyConfig
 from services.nearline.consumer import ConsumerConfig, NearlineConsumer
 from services.nearline.eventlog import EventLog
 
 log = logging.getLogger(__name__)
-SERVICE_NAME = "wren.v1.Nearline"
+SERVICE_NAME = SERVICE_NAMES["nearline"]
 
 
 class NearlineSettings(ServiceSettings):

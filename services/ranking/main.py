@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from grpc import aio
 from pydantic import Field
 
 from services.common.config import ConfigError, ServiceSettings
 from services.common.metrics import BUNDLE_INFO, MODEL_INFO
-from services.common.process import prepare_process
-from services.common.reload import BundleWatcher
-from services.common.server import GrpcService, run_until_signalled, start_server
+from services.common.tier import RunningTier, run_tier, start_tier
+from services.common.tiers import SERVICE_NAMES
 from services.ranking.ab import AbConfigError, parse_variants
 from services.ranking.model import SessionSettings
 from services.ranking.ranker import MAX_BATCH, ModelSet, Ranker, RankerOptions
@@ -17,7 +17,7 @@ from wren.core.bundle import Bundle
 from wren.v1 import ranking_pb2_grpc
 
 SERVICE = "ranking"
-SERVICE_NAME = "wren.v1.RankingService"
+SERVICE_NAME = SERVICE_NAMES[SERVICE]
 
 
 class RankingSettings(ServiceSettings):
@@ -38,35 +38,41 @@ class RankingSettings(ServiceSettings):
         )
 
 
-async def start(settings: RankingSettings) -> tuple[GrpcService, Ranker, BundleWatcher]:
-    """Loads and warms the models, starts the server, reports ready and starts watching for bundles.
-    The caller stops the watcher, the server and then `ranker.close()`."""
+class RankingTier:
+    """The ranking tier for services.common.tier: one Ranker with its warmed models."""
+
+    name = SERVICE
+
+    def __init__(self, ranker: Ranker, reload_seconds: float) -> None:
+        self.ranker = ranker
+        self.reload_seconds = reload_seconds
+        publish_info(ranker.models)
+
+    def register(self, server: aio.Server) -> None:
+        ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(self.ranker), server)
+
+    async def reload(self, new: Bundle) -> None:
+        old = self.ranker.version
+        await self.ranker.reload(new)
+        BUNDLE_INFO.remove(SERVICE, old)
+        publish_info(self.ranker.models)
+
+    async def close(self) -> None:
+        self.ranker.close()
+
+
+async def build(settings: RankingSettings, bundle: Bundle) -> RankingTier:
+    """Checks the A/B split, then loads and warms the models (seconds for large models)."""
     try:
         parse_variants(settings.ab_variants)
     except AbConfigError as error:
         raise ConfigError(f"configuration error: WREN_AB_VARIANTS={settings.ab_variants!r}: {error}") from None
-    bundle = Bundle(settings.artifacts)
-    ranker = await Ranker.load(bundle, settings.ranker_options())
-    service = await start_server(
-        SERVICE,
-        [lambda server: ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(ranker), server)],
-        [SERVICE_NAME],
-        host=settings.host,
-        port=settings.port,
-        capacity=settings.capacity,
-    )
-    publish_info(ranker.models)
+    return RankingTier(await Ranker.load(bundle, settings.ranker_options()), settings.reload_seconds)
 
-    async def switch(new: Bundle) -> None:
-        old = ranker.version
-        await ranker.reload(new)
-        BUNDLE_INFO.remove(SERVICE, old)
-        publish_info(ranker.models)
 
-    watcher = BundleWatcher(settings.artifacts, bundle.version, switch, SERVICE, settings.reload_seconds)
-    await service.mark_ready()
-    watcher.start()
-    return service, ranker, watcher
+async def start(settings: RankingSettings) -> RunningTier[RankingTier]:
+    """The ranking tier, started; `RunningTier.stop` stops the watcher, the server, then the ranker."""
+    return await start_tier(build, settings)
 
 
 def publish_info(models: ModelSet) -> None:
@@ -80,10 +86,4 @@ def publish_info(models: ModelSet) -> None:
 
 
 async def serve(settings: RankingSettings) -> None:
-    prepare_process(SERVICE, settings)
-    service, ranker, watcher = await start(settings)
-    try:
-        await run_until_signalled(service, settings.grace_seconds)
-    finally:
-        await watcher.stop()
-        ranker.close()
+    await run_tier(SERVICE, build, settings)

@@ -11,6 +11,7 @@ import onnxruntime as ort
 from wren.core.bundle import Bundle
 from wren.core.errors import BundleError
 from wren.core.model_inputs import MODEL_INPUTS, MODEL_OUTPUT
+from wren.core.onnx import session_options
 from wren.core.schema import recall_feature_width
 
 ORT_TYPES: dict[type, str] = {np.float32: "tensor(float)", np.int64: "tensor(int64)"}
@@ -24,13 +25,7 @@ class SessionSettings:
     inter_op_threads: int = 1
 
     def options(self) -> ort.SessionOptions:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.intra_op_threads
-        options.inter_op_num_threads = self.inter_op_threads
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only; warnings about unused initializers are noise here
-        return options
+        return session_options(self.intra_op_threads, self.inter_op_threads)
 
 
 def schema_dims(bundle: Bundle) -> dict[str, int]:
@@ -68,7 +63,7 @@ class OnnxModel:
         settings = settings or SessionSettings()
         try:
             self.session = ort.InferenceSession(str(self.path), settings.options(), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+        except Exception as exc:  # onnxruntime raises several unrelated types
             raise BundleError(f"model {self.version}: cannot load {self.path}: {exc}") from exc
         check_signature(self.session, dims, self.version)
 

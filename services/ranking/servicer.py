@@ -14,9 +14,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     def __init__(self, ranker: Ranker) -> None:
         self.ranker = ranker
 
-    async def Rank(  # noqa: N802 - gRPC method name
-        self, request: ranking_pb2.RankRequest, context: aio.ServicerContext
-    ) -> ranking_pb2.RankResponse:
+    async def Rank(self, request: ranking_pb2.RankRequest, context: aio.ServicerContext) -> ranking_pb2.RankResponse:
         if not request.HasField("user"):
             raise InvalidArgument("user is required: the features of the user to rank for")
         features = (

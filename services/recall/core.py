@@ -83,7 +83,7 @@ class RecallCore:
         """Switches to a new bundle; items added since the old one was loaded are added again."""
         recaller = Recaller.from_bundle(bundle, self.index_kind, self.trending, max_k=self.recaller.max_k)
         for item in self.added.values():
-            if item.item_id not in recaller.catalog.row_of:
+            if recaller.catalog.row(item.item_id) < 0:
                 recaller.catalog.add_item(item.item_id, list(item.genres), list(item.tags))
         self.recaller = recaller
         self._clear()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from grpc import aio
 
 from services.common.caches import MeteredCache, UserKeyedCache
 from services.common.config import ServiceSettings
 from services.common.metrics import BUNDLE_INFO, INDEX_INFO
 from services.common.nearline_keys import NearlineKeys
-from services.common.process import prepare_process
-from services.common.reload import BundleWatcher
-from services.common.server import GrpcService, run_until_signalled, start_server
+from services.common.tier import RunningTier, run_tier, start_tier
+from services.common.tiers import SERVICE_NAMES
 from services.recall.core import RecallCore
 from services.recall.servicer import RecallServicer
 from services.recall.trending import TrendingFeed
@@ -18,7 +18,7 @@ from wren.core.bundle import Bundle
 from wren.core.recall.recaller import MAX_K, Recaller
 from wren.v1 import recall_pb2_grpc
 
-SERVICE_NAME = "wren.v1.RecallService"
+SERVICE_NAME = SERVICE_NAMES["recall"]
 
 
 class RecallSettings(ServiceSettings):
@@ -33,8 +33,31 @@ class RecallSettings(ServiceSettings):
     trending_refresh_seconds: float = 1.0
 
 
-async def start(settings: RecallSettings) -> tuple[GrpcService, RecallCore, BundleWatcher]:
-    bundle = Bundle(settings.artifacts)
+class RecallTier:
+    """The recall tier for services.common.tier: a RecallCore over the bundle's index, plus the trending feed."""
+
+    name = "recall"
+
+    def __init__(self, core: RecallCore, reload_seconds: float) -> None:
+        self.core = core
+        self.reload_seconds = reload_seconds
+        _publish_versions(core)
+
+    def register(self, server: aio.Server) -> None:
+        recall_pb2_grpc.add_RecallServiceServicer_to_server(RecallServicer(self.core), server)
+
+    async def reload(self, new: Bundle) -> None:
+        old = self.core.version
+        self.core.reload(new)
+        BUNDLE_INFO.remove(self.name, old)
+        _publish_versions(self.core)
+
+    async def close(self) -> None:
+        if isinstance(self.core.trending, TrendingFeed):
+            await self.core.trending.stop()
+
+
+async def build(settings: RecallSettings, bundle: Bundle) -> RecallTier:
     trending = await _trending(settings)
     core = RecallCore(
         Recaller.from_bundle(bundle, settings.index or None, trending, max_k=settings.max_k),
@@ -43,26 +66,11 @@ async def start(settings: RecallSettings) -> tuple[GrpcService, RecallCore, Bund
         settings.index or None,
         trending,
     )
-    service = await start_server(
-        "recall",
-        [lambda server: recall_pb2_grpc.add_RecallServiceServicer_to_server(RecallServicer(core), server)],
-        [SERVICE_NAME],
-        host=settings.host,
-        port=settings.port,
-        capacity=settings.capacity,
-    )
-    _publish_versions(core, bundle.version)
+    return RecallTier(core, settings.reload_seconds)
 
-    async def switch(new: Bundle) -> None:
-        old = core.version
-        core.reload(new)
-        BUNDLE_INFO.remove("recall", old)
-        _publish_versions(core, new.version)
 
-    watcher = BundleWatcher(settings.artifacts, bundle.version, switch, "recall", settings.reload_seconds)
-    await service.mark_ready()
-    watcher.start()
-    return service, core, watcher
+async def start(settings: RecallSettings) -> RunningTier[RecallTier]:
+    return await start_tier(build, settings)
 
 
 async def _trending(settings: RecallSettings) -> TrendingFeed | None:
@@ -82,18 +90,11 @@ async def _trending(settings: RecallSettings) -> TrendingFeed | None:
     return feed
 
 
-def _publish_versions(core: RecallCore, version: str) -> None:
-    BUNDLE_INFO.labels("recall", version).set(1)
+def _publish_versions(core: RecallCore) -> None:
+    BUNDLE_INFO.labels("recall", core.version).set(1)
     INDEX_INFO.clear()
-    INDEX_INFO.labels(core.recaller.catalog.index.kind, version).set(len(core.recaller.catalog.index))
+    INDEX_INFO.labels(core.recaller.catalog.index.kind, core.version).set(len(core.recaller.catalog.index))
 
 
 async def serve(settings: RecallSettings) -> None:
-    prepare_process("recall", settings)
-    service, core, watcher = await start(settings)
-    try:
-        await run_until_signalled(service, settings.grace_seconds)
-    finally:
-        await watcher.stop()
-        if isinstance(core.trending, TrendingFeed):
-            await core.trending.stop()
+    await run_tier("recall", build, settings)

@@ -14,7 +14,7 @@ class RecallServicer(recall_pb2_grpc.RecallServiceServicer):
     def __init__(self, core: RecallCore) -> None:
         self.core = core
 
-    async def Recall(  # noqa: N802 - gRPC method name
+    async def Recall(
         self, request: recall_pb2.RecallRequest, context: aio.ServicerContext
     ) -> recall_pb2.RecallResponse:
         if not request.HasField("user"):
@@ -22,7 +22,7 @@ class RecallServicer(recall_pb2_grpc.RecallServiceServicer):
         candidates, cached = self.core.recall(profile_from_proto(request.user), request.k)
         return candidates_to_proto(candidates, self.core.version, cached)
 
-    async def SimilarItems(  # noqa: N802
+    async def SimilarItems(
         self, request: recall_pb2.SimilarItemsRequest, context: aio.ServicerContext
     ) -> recall_pb2.SimilarItemsResponse:
         ids, scores = self.core.similar(request.item_id, request.k)
@@ -31,7 +31,7 @@ class RecallServicer(recall_pb2_grpc.RecallServiceServicer):
         response.scores.extend(scores.tolist())
         return response
 
-    async def AddItem(  # noqa: N802
+    async def AddItem(
         self, request: recall_pb2.AddItemRequest, context: aio.ServicerContext
     ) -> recall_pb2.AddItemResponse:
         used, size = self.core.add_item(request.item_id, list(request.genres), list(request.tags))

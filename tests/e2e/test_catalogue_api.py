@@ -131,7 +131,16 @@ async def test_bad_input_unknown_ids_and_unknown_routes(stack: LocalStack) -> No
         async with session.post(f"{base}/v1/genres") as response:
             body = await response.json()
             assert response.status == 405 and response.headers["Allow"] == "GET"
-            assert body["error"]["message"] == "POST is not allowed on /v1/genres; allowed: GET"
+            assert body["error"] == {
+                "code": "UNIMPLEMENTED",
+                "message": "POST is not allowed on /v1/genres; allowed: GET",
+            }
+        async with session.delete(f"{base}/nowhere") as response:  # no route at all: 404 whatever the method
+            body = await response.json()
+            assert response.status == 404 and body["error"] == {
+                "code": "NOT_FOUND",
+                "message": "no such path: /nowhere",
+            }
 
 
 async def test_grpc_catalogue(stack: LocalStack, tiny_artifacts: Path) -> None:

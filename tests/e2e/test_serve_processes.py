@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.common.tiers import BACKEND_TIERS, SERVICE_NAMES
 from tests.conftest import REPO
 from tests.support.netutil import free_port, reflected_services, scrape, wait_serving
 
-TIERS = {"feature": "wren.v1.FeatureService", "recall": "wren.v1.RecallService", "ranking": "wren.v1.RankingService"}
+TIERS = {tier: SERVICE_NAMES[tier] for tier in BACKEND_TIERS}
 
 
 @pytest.mark.parametrize("tier", sorted(TIERS))

@@ -36,15 +36,15 @@ def test_each_fold_is_recalled_by_models_fitted_without_its_labels(
     results = []
     real_fit, real_rows, real_crossfit = crossfit.fit_recall_models, crossfit.candidate_rows, train_module.crossfit_rows
 
-    def spy_fit(ratings: pd.DataFrame, *args: object, **kwargs: object):  # noqa: ANN202
+    def spy_fit(ratings: pd.DataFrame, *args: object, **kwargs: object):
         fitted.append(_keys(ratings))
         return real_fit(ratings, *args, **kwargs)
 
-    def spy_rows(*, held_out: pd.DataFrame, **kwargs: object):  # noqa: ANN202
+    def spy_rows(*, held_out: pd.DataFrame, **kwargs: object):
         recalled.append((len(fitted) - 1, _keys(held_out), set(held_out["user_id"].tolist())))
         return real_rows(held_out=held_out, **kwargs)
 
-    def spy_crossfit(history: pd.DataFrame, labels: pd.DataFrame, *args: object, **kwargs: object):  # noqa: ANN202
+    def spy_crossfit(history: pd.DataFrame, labels: pd.DataFrame, *args: object, **kwargs: object):
         results.append((history, labels, real_crossfit(history, labels, *args, **kwargs)))
         return results[-1][2]
 

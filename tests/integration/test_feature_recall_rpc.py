@@ -20,36 +20,34 @@ from wren.v1 import common_pb2, feature_pb2, feature_pb2_grpc, recall_pb2, recal
 
 @pytest.fixture
 async def feature(tiny_artifacts: Path) -> AsyncIterator[tuple[feature_pb2_grpc.FeatureServiceStub, str]]:
-    service, _, watcher = await start_feature(
+    running = await start_feature(
         FeatureSettings(artifacts=str(tiny_artifacts), host="127.0.0.1", port=0, reload_seconds=0)
     )
-    target = f"127.0.0.1:{service.port}"
+    target = f"127.0.0.1:{running.service.port}"
     async with grpc.aio.insecure_channel(target) as channel:
         yield feature_pb2_grpc.FeatureServiceStub(channel), target
-    await watcher.stop()
-    await service.stop(0)
+    await running.stop()
 
 
 @pytest.fixture
-async def recall(tiny_artifacts: Path):  # noqa: ANN201
-    service, core, watcher = await start_recall(
+async def recall(tiny_artifacts: Path):
+    running = await start_recall(
         RecallSettings(artifacts=str(tiny_artifacts), host="127.0.0.1", port=0, reload_seconds=0)
     )
-    target = f"127.0.0.1:{service.port}"
+    target = f"127.0.0.1:{running.service.port}"
     async with grpc.aio.insecure_channel(target) as channel:
-        yield recall_pb2_grpc.RecallServiceStub(channel), target, core
-    await watcher.stop()
-    await service.stop(0)
+        yield recall_pb2_grpc.RecallServiceStub(channel), target, running.tier.core
+    await running.stop()
 
 
-async def expect_invalid(call, match: str) -> None:  # noqa: ANN001
+async def expect_invalid(call, match: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await call
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
     assert match in error.value.details()
 
 
-async def test_user_features_for_known_and_unknown_users(feature, tiny_artifacts: Path) -> None:  # noqa: ANN001
+async def test_user_features_for_known_and_unknown_users(feature, tiny_artifacts: Path) -> None:
     stub, _ = feature
     bundle = Bundle(tiny_artifacts)
     known_id = int(bundle.users.ids[3])
@@ -60,7 +58,7 @@ async def test_user_features_for_known_and_unknown_users(feature, tiny_artifacts
     assert not unknown.known and unknown.segment == "new" and len(unknown.embedding) == 0
 
 
-async def test_item_features_keep_request_order_and_flag_unknown_ids(feature, tiny_artifacts: Path) -> None:  # noqa: ANN001
+async def test_item_features_keep_request_order_and_flag_unknown_ids(feature, tiny_artifacts: Path) -> None:
     stub, _ = feature
     ids = [3, 999_999, 1, 3]
     batch = await stub.GetItemFeatures(feature_pb2.GetItemFeaturesRequest(item_ids=ids))
@@ -70,7 +68,7 @@ async def test_item_features_keep_request_order_and_flag_unknown_ids(feature, ti
     assert not embedding[1].any() and batch.titles[1] == "" and batch.titles[0].startswith("Movie 3")
 
 
-async def test_recorded_event_is_visible_in_the_next_read(feature) -> None:  # noqa: ANN001
+async def test_recorded_event_is_visible_in_the_next_read(feature) -> None:
     stub, _ = feature
     before = await stub.GetUserFeatures(feature_pb2.GetUserFeaturesRequest(user_id=5))
     unrated = next(i for i in range(1, 150) if i not in set(before.rated_items))
@@ -106,14 +104,14 @@ async def test_recorded_event_is_visible_in_the_next_read(feature) -> None:  # n
         (lambda s: s.RecordEvent(common_pb2.Event(user_id=1, item_id=0, type="click")), "item_id must be a positive"),
     ],
 )
-async def test_feature_bad_input_is_invalid_argument_and_server_stays_healthy(feature, request_factory, match) -> None:  # noqa: ANN001
+async def test_feature_bad_input_is_invalid_argument_and_server_stays_healthy(feature, request_factory, match) -> None:
     stub, target = feature
     await expect_invalid(request_factory(stub), match)
     assert await health_status(target) == "SERVING"
     assert (await stub.GetUserFeatures(feature_pb2.GetUserFeaturesRequest(user_id=1))).user_id == 1
 
 
-async def test_recall_returns_unseen_candidates_with_sources_and_caches(feature, recall) -> None:  # noqa: ANN001
+async def test_recall_returns_unseen_candidates_with_sources_and_caches(feature, recall) -> None:
     feature_stub, _ = feature
     recall_stub, _, _ = recall
     user = await feature_stub.GetUserFeatures(feature_pb2.GetUserFeaturesRequest(user_id=7))
@@ -131,7 +129,7 @@ async def test_recall_returns_unseen_candidates_with_sources_and_caches(feature,
     assert not third.cached and liked not in third.item_ids
 
 
-async def test_similar_items_and_new_items(recall, tiny_artifacts: Path) -> None:  # noqa: ANN001
+async def test_similar_items_and_new_items(recall, tiny_artifacts: Path) -> None:
     stub, _, _ = recall
     bundle = Bundle(tiny_artifacts)
     anchor = int(bundle.items.ids[np.flatnonzero(bundle.items.has_embedding)[0]])
@@ -146,7 +144,7 @@ async def test_similar_items_and_new_items(recall, tiny_artifacts: Path) -> None
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_recall_bad_input(feature, recall) -> None:  # noqa: ANN001
+async def test_recall_bad_input(feature, recall) -> None:
     feature_stub, _ = feature
     stub, target, _ = recall
     user = await feature_stub.GetUserFeatures(feature_pb2.GetUserFeaturesRequest(user_id=2))
@@ -165,7 +163,7 @@ async def test_recall_bad_input(feature, recall) -> None:  # noqa: ANN001
     assert await health_status(target) == "SERVING"
 
 
-async def test_internal_errors_reach_the_client_without_their_text(recall, feature, monkeypatch) -> None:  # noqa: ANN001
+async def test_internal_errors_reach_the_client_without_their_text(recall, feature, monkeypatch) -> None:
     stub, target, core = recall
     feature_stub, _ = feature
     user = await feature_stub.GetUserFeatures(feature_pb2.GetUserFeaturesRequest(user_id=3))

@@ -14,8 +14,8 @@ from services.feature.memory import MemoryFeatureStore
 from services.feature.publish import publish_bundle
 from services.feature.redis_store import RedisFeatureStore, RedisFeatureStoreConfig
 from services.feature.store import FeatureStore
+from wren.core.arrays import mean_embeddings
 from wren.core.bundle import Bundle
-from wren.core.embedding import mean_embeddings
 from wren.core.schema import genre_affinity, genre_rating_deviation, user_dense
 from wren.core.types import Event, UserProfile
 

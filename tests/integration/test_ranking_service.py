@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from pipeline.config import load_config
 from pipeline.data.loaders import load_dataset
-from pipeline.evaluate import onnx_scores, onnx_session
+from pipeline.evaluate import onnx_scores
 from pipeline.evaluate import test_rows as offline_rows  # aliased: pytest would collect test_*
 from pipeline.split import time_split
 from services.common.config import ConfigError
@@ -34,6 +34,7 @@ from tests.support.netutil import health_status, reflected_services
 from wren.core.bundle import CURRENT, MANIFEST, Bundle
 from wren.core.errors import BundleError
 from wren.core.model_inputs import MODEL_INPUTS
+from wren.core.onnx import cpu_session
 from wren.v1 import common_pb2, ranking_pb2, ranking_pb2_grpc
 
 UNKNOWN_ITEM = 999_999
@@ -51,21 +52,20 @@ class Running:
 @asynccontextmanager
 async def running(root: Path, **settings: object) -> AsyncIterator[Running]:
     values = {"host": "127.0.0.1", "port": 0, "reload_seconds": 0, "ab_variants": "", **settings}
-    service, ranker, watcher = await start(RankingSettings(artifacts=str(root), **values))
+    tier = await start(RankingSettings(artifacts=str(root), **values))
+    port = tier.service.port
     bundle = Bundle(root)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield Running(
                 ranking_pb2_grpc.RankingServiceStub(channel),
-                f"127.0.0.1:{service.port}",
-                ranker,
+                f"127.0.0.1:{port}",
+                tier.tier.ranker,
                 MemoryFeatureStore(bundle),
                 bundle,
             )
     finally:
-        await watcher.stop()
-        await service.stop(0)
-        ranker.close()
+        await tier.stop()
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ async def test_scores_equal_offline_onnx_outputs(ranking: Running, test_ratings:
     users = sorted(test_ratings["user_id"].unique())[:6]
     compared = 0
     for name in bundle.model_names:
-        session = onnx_session(str(bundle.model_path(name)))
+        session = cpu_session(bundle.model_path(name))
         for user in users:
             rows = test_ratings[test_ratings["user_id"] == user]
             offline = onnx_scores(session, offline_rows(bundle, rows).inputs)
@@ -130,7 +130,7 @@ async def test_unknown_candidates_score_as_the_padding_index(ranking: Running, t
     unknown["item_index"][:] = 0
     for name in ("item_dense", "item_genres", "item_embedding"):
         unknown[name][:] = 0.0  # what the feature store sends for an id it does not know
-    session = onnx_session(str(bundle.model_path(bundle.default_model)))
+    session = cpu_session(bundle.model_path(bundle.default_model))
     expected = np.concatenate([onnx_scores(session, inputs), onnx_scores(session, unknown)])
     ids = [*rows["item_id"], UNKNOWN_ITEM]
     reply = await ranking.stub.Rank(await rank_request(ranking.store, rows["user_id"].iloc[0], ids))
@@ -402,9 +402,8 @@ async def test_hot_reload_during_continuous_scoring_fails_no_call(
             return versions
 
         loops = [asyncio.create_task(score_forever()) for _ in range(3)]
-        result = await asyncio.to_thread(
-            train, tiny_data, root, load_config(tiny_config_file, seed=11), served_lists, progress=False
-        )
+        config = load_config(tiny_config_file, seed=11)
+        result = await asyncio.to_thread(train, tiny_data, root, config, served_lists, progress=False)
         new = result.bundle_dir.name
         assert new != old
         for _ in range(100):

@@ -200,7 +200,7 @@ async def test_round_trips_per_read(tiny_bundle: Bundle, redis_url: str) -> None
     class CountingRedis(aioredis.Redis):
         calls = 0
 
-        async def execute_command(self, *args, **options):  # noqa: ANN002, ANN003, ANN202
+        async def execute_command(self, *args, **options):
             CountingRedis.calls += 1
             return await super().execute_command(*args, **options)
 
@@ -210,7 +210,7 @@ async def test_round_trips_per_read(tiny_bundle: Bundle, redis_url: str) -> None
     await store.get_user(int(tiny_bundle.users.ids[1]))
     store.item_cache.clear()
 
-    async def round_trips(call) -> int:  # noqa: ANN001
+    async def round_trips(call) -> int:
         CountingRedis.calls = 0
         await call
         return CountingRedis.calls

@@ -72,7 +72,7 @@ class FinishedCallContext:
         return None
 
 
-async def test_a_call_that_arrives_past_its_deadline_is_counted_not_logged_as_a_crash(caplog) -> None:  # noqa: ANN001
+async def test_a_call_that_arrives_past_its_deadline_is_counted_not_logged_as_a_crash(caplog) -> None:
     from services.common.interceptors import ServiceInterceptor
     from services.common.metrics import GRPC_REQUESTS
 

@@ -107,11 +107,12 @@ def test_a_fresh_process_loads_the_bundle(tiny_artifacts: Path) -> None:
 
 def test_onnx_outputs_match_the_recorded_parity_on_test_rows(tiny_artifacts: Path, tiny_data: Path) -> None:
     from pipeline.data.loaders import load_dataset
-    from pipeline.evaluate import bundle_split, onnx_scores, onnx_session, ranking_metrics, test_rows
+    from pipeline.evaluate import bundle_split, onnx_scores, ranking_metrics, test_rows
+    from wren.core.onnx import cpu_session
 
     bundle = Bundle(tiny_artifacts, "evaluation")
     rows = test_rows(bundle, bundle_split(bundle, load_dataset(tiny_data)).test)
-    scores = onnx_scores(onnx_session(str(bundle.model_path("deepfm"))), rows.inputs)
+    scores = onnx_scores(cpu_session(bundle.model_path("deepfm")), rows.inputs)
     assert scores.shape == rows.labels.shape and np.all((scores > 0) & (scores < 1))
     assert ranking_metrics(rows.labels, scores)["auc"] == pytest.approx(
         bundle.manifest.metrics["models"]["deepfm"]["auc"], abs=1e-9

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.common.tiers import DEPLOYED_TIERS
+
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -25,7 +27,7 @@ PROMETHEUS_RULE_MANIFEST = K8S / "monitoring" / "prometheus-rules.yaml"
 ADAPTER_CONFIG = K8S / "monitoring" / "adapter-config.yaml"
 DASHBOARD = REPO / "deploy" / "grafana" / "wren-dashboard.json"
 
-TIERS = ("feature", "recall", "ranking", "gateway")
+TIERS = DEPLOYED_TIERS
 # Kustomizations that render a deployable set of objects (base alone is namespace-agnostic).
 KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod", "monitoring", "tools/bundle-loader", "tools/retrain")
 

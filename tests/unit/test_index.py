@@ -12,7 +12,8 @@ from wren.core.index.base import VectorIndex
 from wren.core.index.exact import IdMap
 from wren.core.index.factory import INDEX_KINDS, build_index, load_index
 from wren.core.index.hnsw import HnswIndex
-from wren.core.index.lsh import Buckets, LshIndex
+from wren.core.index.lsh import LshIndex
+from wren.core.index.lsh_buckets import Buckets
 
 DIM = 64
 N_ITEMS = 5_000
@@ -248,7 +249,7 @@ def test_lsh_scans_a_small_fraction_of_the_catalog(built, queries) -> None:
 
 def lsh_own_bucket_counts(index: LshIndex, queries: np.ndarray) -> np.ndarray:
     """Entries (with repeats across tables) in each query's own buckets, before any multi-probe."""
-    keys, _ = index._hash(unit(queries).astype(np.float32))
+    keys = index._hashing.keys(unit(queries).astype(np.float32))
     return sum((stops - starts).sum(axis=1) for _, starts, stops in index._spans(keys))
 
 
@@ -667,7 +668,7 @@ def test_hnsw_re_adding_an_emptied_groups_vector_revives_it() -> None:
 
 
 def test_hnsw_batched_and_single_replacements_match_exact(monkeypatch) -> None:
-    monkeypatch.setattr("wren.core.index.hnsw._MIN_SLACK", 0)  # compact the id pool early too
+    monkeypatch.setattr("wren.core.index.hnsw_groups._MIN_SLACK", 0)  # compact the id pool early too
     bulk, keys, data, source = small_duplicate_index()
     stepwise, _, _, _ = small_duplicate_index()
     rng = np.random.default_rng(17)
@@ -689,7 +690,7 @@ def test_hnsw_batched_and_single_replacements_match_exact(monkeypatch) -> None:
         np.testing.assert_allclose(found_scores, truth_scores, atol=1e-5)
         assert tie_aware_recall(found_ids, keys, expected, queries, truth_scores[:, -1]) == 1.0
     assert bulk.n_groups == stepwise.n_groups
-    assert stepwise._pool_end <= 2 * len(stepwise)
+    assert stepwise._table.pool_end <= 2 * len(stepwise)
 
 
 def test_hnsw_duplicate_groups_survive_save_load_then_add(tmp_path: Path) -> None:

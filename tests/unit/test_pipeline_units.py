@@ -176,7 +176,7 @@ def test_activity_and_demographic_segments() -> None:
     assert [names[i] for i in index] == ["age:<18|gender:F", "age:25-34|gender:M", "age:55+|gender:F"]
 
 
-def test_config_file_overrides_defaults_and_rejects_unknown_keys(tmp_path) -> None:  # noqa: ANN001
+def test_config_file_overrides_defaults_and_rejects_unknown_keys(tmp_path) -> None:
     good = tmp_path / "good.toml"
     good.write_text("seed = 3\n[embedding]\nmethod = 'deepwalk'\n[ranking]\nmodels = ['ncf']\n")
     config = load_config(good, seed=9)

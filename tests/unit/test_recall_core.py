@@ -45,7 +45,7 @@ def recaller(bundle: Bundle) -> Recaller:
     return Recaller.from_bundle(bundle)
 
 
-def known_profile(bundle: Bundle, row: int = 0):  # noqa: ANN201
+def known_profile(bundle: Bundle, row: int = 0):
     builder = ProfileBuilder.from_bundle(bundle)
     return builder.profile(int(bundle.users.ids[row]), builder.snapshot_state(bundle.users, row))
 
@@ -100,7 +100,7 @@ def test_new_item_is_retrievable_at_once(bundle: Bundle) -> None:
     assert used > 0
     similar, _ = recaller.similar_items(10**7, 20)
     assert len(similar) == 20 and 10**7 not in similar.tolist()
-    ids, _ = recaller.catalog.index.search(recaller.catalog.embeddings[recaller.catalog.row_of[10**7]][None], 5)
+    ids, _ = recaller.catalog.index.search(recaller.catalog.embeddings[recaller.catalog.row(10**7)][None], 5)
     assert 10**7 in ids[0].tolist()
 
 

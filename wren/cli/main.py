@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pipeline.engine import Engine
 
+from services.common.tiers import PROCESSES
+
 
 def _train(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
@@ -102,13 +104,8 @@ def _datagen(args: argparse.Namespace) -> int:
     return 0
 
 
-TIERS = {
-    "feature": ("services.feature.main", "FeatureSettings"),
-    "recall": ("services.recall.main", "RecallSettings"),
-    "ranking": ("services.ranking.main", "RankingSettings"),
-    "gateway": ("services.gateway.main", "GatewaySettings"),
-    "nearline": ("services.nearline.main", "NearlineSettings"),
-}
+# Each process's entry module and settings class: services/<name>/main.py defines <Name>Settings and serve().
+TIERS = {name: (f"services.{name}.main", f"{name.capitalize()}Settings") for name in PROCESSES}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -359,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - a CLI prints the problem, not a traceback
+    except Exception as exc:  # a CLI prints the problem, not a traceback
         from pipeline.data.errors import DataValidationError
         from wren.core.errors import WrenError
 

@@ -22,12 +22,8 @@ class IdIndex:
         return len(self.ids)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
-        """int64 [len(ids)]: the row of each id, -1 for ids not in the index."""
-        ids = np.asarray(ids, dtype=np.int64)
-        if not len(self.ids):
-            return np.full(len(ids), -1, np.int64)
-        pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
-        return np.where(self.ids[pos] == ids, pos, -1).astype(np.int64, copy=False)
+        """int64, shaped like `ids`: the row of each id, -1 for ids not in the index."""
+        return sorted_rows(self.ids, ids)
 
     def row(self, item_id: int) -> int:
         """The row of one id, -1 when absent."""
@@ -35,8 +31,18 @@ class IdIndex:
         return pos if pos < len(self.ids) and int(self.ids[pos]) == item_id else -1
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
-        """bool [len(ids)]: whether each id is in the index."""
+        """bool, shaped like `ids`: whether each id is in the index."""
         return self.rows(ids) >= 0
+
+
+def sorted_rows(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """int64, shaped like `ids`: the position of each id in the sorted, unique int64 `sorted_ids`, -1 where
+    absent (IdIndex.rows without the sortedness check, for holders that keep their keys sorted themselves)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if not len(sorted_ids):
+        return np.full(ids.shape, -1, np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == ids, pos, -1).astype(np.int64, copy=False)
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

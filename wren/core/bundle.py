@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from wren.core.arrays import IdIndex
 from wren.core.cf import CFModel
 from wren.core.errors import BundleError
 from wren.core.manifest import MANIFEST, CfEntry, FeatureSchema, Manifest
@@ -51,13 +52,15 @@ class ItemTable:
     tags: list[list[str]] | None = None  # each item's tags, most applied first (empty lists when none)
     links: list[list[str | None]] | None = None  # [imdb id, tmdb id] per item, None where unknown
 
+    @cached_property
+    def id_index(self) -> IdIndex:
+        return IdIndex(self.ids)
+
     def rows(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row index, found mask) for each id; row index is 0 where not found."""
-        item_ids = np.asarray(item_ids, dtype=np.int64)
-        pos = np.searchsorted(self.ids, item_ids)
-        clipped = np.minimum(pos, len(self.ids) - 1)
-        found = (pos < len(self.ids)) & (self.ids[clipped] == item_ids)
-        return np.where(found, clipped, 0), found
+        rows = self.id_index.rows(item_ids)
+        found = rows >= 0
+        return np.where(found, rows, 0), found
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,13 @@ class UserTable:
     rated_ratings: np.ndarray | None = None  # float32, aligned with rated_ids (absent from older bundles)
     rated_timestamps: np.ndarray | None = None  # int64, aligned with rated_ids (absent from older bundles)
 
+    @cached_property
+    def id_index(self) -> IdIndex:
+        return IdIndex(self.ids)
+
     def row(self, user_id: int) -> int | None:
-        pos = int(np.searchsorted(self.ids, user_id))
-        if pos < len(self.ids) and self.ids[pos] == user_id:
-            return pos
-        return None
+        row = self.id_index.row(user_id)
+        return row if row >= 0 else None
 
     def rated(self, row: int) -> np.ndarray:
         return self.rated_ids[self.rated_indptr[row] : self.rated_indptr[row + 1]]
@@ -199,7 +204,8 @@ class Bundle:
         return self._npz("content.npz")
 
     @cached_property
-    def content_vocabulary(self) -> dict[str, list[str]]:
+    def content_vocabulary(self) -> dict:
+        """{"genres": [names], "tags": [names], "idf": [floats], "genre_weight": float, "tag_weight": float}."""
         return json.loads(self.file("content_vocab.json").read_text())
 
     @cached_property

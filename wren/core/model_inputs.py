@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wren.core.arrays import sorted_rows
+
 # name -> (dtype, trailing shape key); every input has a leading dynamic batch axis.
 # user_genres is the user's per-genre rating deviation (schema.genre_rating_deviation), item_genres the
 # item's multi-hot genres, *_embedding the pretrained item2vec/DeepWalk vectors (user = mean of recent),
@@ -40,11 +42,7 @@ class ItemVocabulary:
         return len(self.ids) + 1
 
     def index(self, item_ids: np.ndarray) -> np.ndarray:
-        item_ids = np.asarray(item_ids, dtype=np.int64)
-        pos = np.searchsorted(self.ids, item_ids)
-        pos_clipped = np.minimum(pos, len(self.ids) - 1)
-        found = (pos < len(self.ids)) & (self.ids[pos_clipped] == item_ids)
-        return np.where(found, pos_clipped + 1, 0).astype(np.int64)
+        return sorted_rows(self.ids, item_ids) + 1  # absent ids are row -1, so index 0
 
 
 def model_inputs(

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from wren.core.arrays import mean_embeddings
 from wren.core.bundle import Bundle, ItemTable, UserTable
 from wren.core.schema import POSITIVE_EVENT_TYPES, genre_affinity, genre_rating_deviation, user_dense
 from wren.core.types import Event, UserProfile
@@ -95,6 +96,12 @@ class ProfileBuilder:
             lookup=lookup or TableLookup(bundle.items, bundle.embeddings),
         )
 
+    def _lookup(self, lookup: ItemLookup | None) -> ItemLookup:
+        chosen = lookup or self.lookup
+        if chosen is None:
+            raise ValueError("no ItemLookup: pass one, or build the ProfileBuilder with one")
+        return chosen
+
     def empty_state(self) -> UserState:
         zeros = np.zeros(self.genre_count, np.float32)
         return UserState(
@@ -126,7 +133,7 @@ class ProfileBuilder:
 
     def apply(self, state: UserState, event: Event, lookup: ItemLookup | None = None) -> UserState:
         """Applies one event in place (and returns the state): counters, genres, recent, rated, version."""
-        lookup = lookup or self.lookup
+        lookup = self._lookup(lookup)
         state.known = True
         state.version += 1
         state.rated.pop(event.item_id, None)
@@ -144,7 +151,7 @@ class ProfileBuilder:
         return state
 
     def profile(self, user_id: int, state: UserState, lookup: ItemLookup | None = None) -> UserProfile:
-        lookup = lookup or self.lookup
+        lookup = self._lookup(lookup)
         recent = np.asarray(state.recent, np.int64)
         return UserProfile(
             user_id=user_id,
@@ -162,9 +169,9 @@ class ProfileBuilder:
 
 
 def mean_vector(vectors: np.ndarray) -> np.ndarray | None:
-    """Mean of the non-zero rows (items that have an embedding), None when there is none. Equals
-    wren.core.embedding.mean_embeddings for one user."""
+    """wren.core.arrays.mean_embeddings for one user whose items' vectors are `vectors` (a zero row = an item
+    without an embedding); None when no item has one."""
     usable = np.any(vectors != 0, axis=1)
     if not usable.any():
         return None
-    return (vectors[usable].sum(axis=0) / usable.sum()).astype(np.float32)
+    return mean_embeddings(np.arange(len(vectors))[None, :], vectors, usable)[0]

@@ -47,12 +47,6 @@ def genre_rating_deviation(genre_rated: np.ndarray, genre_rating_sum: np.ndarray
     return (shrunk - mean).astype(np.float32)
 
 
-def favourite_genres(affinity: np.ndarray, genres: list[str], top: int = 3) -> list[str]:
-    """Names of the user's top genres by affinity, strongest first, ignoring zero weights."""
-    order = np.argsort(-affinity, kind="stable")[:top]
-    return [genres[i] for i in order if affinity[i] > 0]
-
-
 RECALL_FEATURES = ("rank", "score")
 """Per recall channel, the features a candidate carries to ranking, in this order of column blocks: 1 / (1 + its
 rank in the channel's list) and its channel score over the channel's best score for that request (0 where the

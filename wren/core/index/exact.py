@@ -1,4 +1,4 @@
-"""Brute-force cosine index (the ground truth) and the array helpers the other backends share."""
+"""Brute-force cosine index (the ground truth) and the batch checks and id map the other backends share."""
 
 from __future__ import annotations
 
@@ -6,19 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from wren.core.arrays import l2_normalize, sorted_rows, top_k
 from wren.core.index.base import VectorIndex
 
 PAD_ID = -1
 PAD_SCORE = -np.inf
 _SCORE_BUDGET = 1 << 24
 _MIN_GROWTH = 1024
-
-
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    """Returns float32 rows scaled to unit L2 norm; all-zero rows stay zero (cosine 0 with everything)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
 def check_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.ndarray:
@@ -66,24 +60,6 @@ def padded(n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column positions and values of the k largest entries per row of `scores` [q, n], best first.
-
-    Returns [q, min(k, n)] arrays; ties are broken arbitrarily.
-    """
-    n = scores.shape[1]
-    k = min(k, n)
-    if k == 0:
-        return np.empty((len(scores), 0), dtype=np.int64), np.empty((len(scores), 0), dtype=scores.dtype)
-    if k < n:
-        columns = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        columns = np.broadcast_to(np.arange(n), scores.shape)
-    values = np.take_along_axis(scores, columns, axis=1)
-    order = np.argsort(-values, axis=1, kind="stable")
-    return np.take_along_axis(columns, order, axis=1), np.take_along_axis(values, order, axis=1)
-
-
 def next_capacity(capacity: int, needed: int) -> int:
     """Growth policy for preallocated buffers: +25% (at least 1024 slots) so appends amortise to O(1)."""
     if needed <= capacity:
@@ -113,19 +89,13 @@ class IdMap:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self._base_ids, self._base_rows, self._tail_ids, self._tail_rows))
 
-    @staticmethod
-    def _find(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.searchsorted(keys, ids)
-        clipped = np.minimum(pos, max(len(keys) - 1, 0))
-        hit = (pos < len(keys)) & (keys[clipped] == ids) if len(keys) else np.zeros(len(ids), bool)
-        return clipped, hit
-
     def lookup(self, ids: np.ndarray) -> np.ndarray:
         """Rows int64 [len(ids)] for `ids`, -1 where an id is absent."""
         ids = np.asarray(ids, dtype=np.int64)
         rows = np.full(len(ids), -1, dtype=np.int64)
         for keys, values in ((self._base_ids, self._base_rows), (self._tail_ids, self._tail_rows)):
-            pos, hit = self._find(keys, ids)
+            pos = sorted_rows(keys, ids)
+            hit = pos >= 0
             rows[hit] = values[pos[hit]]
         return rows
 
@@ -135,7 +105,8 @@ class IdMap:
         rows = np.asarray(rows, dtype=np.int64)
         fresh = np.ones(len(ids), dtype=bool)
         for keys, values in ((self._base_ids, self._base_rows), (self._tail_ids, self._tail_rows)):
-            pos, hit = self._find(keys, ids)
+            pos = sorted_rows(keys, ids)
+            hit = pos >= 0
             values[pos[hit]] = rows[hit]
             fresh &= ~hit
         if not fresh.any():

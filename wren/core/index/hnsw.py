@@ -1,86 +1,28 @@
 """Approximate cosine search over an hnswlib HNSW graph that stores each distinct vector once."""
 
+# A little over 300 lines: one class whose docstring carries the grouping, search, file and threading contracts.
+
 from __future__ import annotations
 
-import hashlib
-import zipfile
 from pathlib import Path
 
 import hnswlib
 import numpy as np
 
+from wren.core.arrays import l2_normalize, top_k
 from wren.core.index.base import VectorIndex
-from wren.core.index.exact import (
-    IdMap,
-    check_batch,
-    check_k,
-    check_vectors,
-    l2_normalize,
-    next_capacity,
-    padded,
-)
+from wren.core.index.exact import check_batch, check_k, check_vectors, next_capacity, padded
+from wren.core.index.hnsw_groups import GroupTable, group_rows, row_digests
 
 _INDEX_FILE = "index.bin"
 _GROUPS_FILE = "groups.npz"
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _MUTEX_BYTES = 40
 _HASH_NODE_BYTES = 48
 _LABEL_LOCKS = 65536
 _TUNING = ("m", "ef_construction", "ef_search", "seed", "num_threads")
 DEFAULT_FULL_SCAN_SHARE = 1 / 16
-_MIN_SLACK = 1024
 _REBUILD_MIN_MOVES = 256
 _REBUILD_FRACTION = 64
-
-
-def group_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Groups byte-identical rows of a C-contiguous [n, dim] array without a Python loop.
-
-    Returns (first int64 [g], inverse int64 [n]): `first` holds the row of each group's first
-    occurrence in ascending order, so groups are numbered by first appearance, and row i belongs to
-    group inverse[i]. Rows are compared as raw bytes (a stable sort of the rows viewed as np.void,
-    which is what np.unique(axis=0) does, without its extra passes).
-    """
-    n = len(vectors)
-    if n == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    keys = np.ascontiguousarray(vectors).view(np.dtype((np.void, vectors.shape[1] * vectors.itemsize)))
-    keys = keys.ravel()
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = np.empty(n, dtype=bool)
-    starts[0] = True
-    starts[1:] = ordered[1:] != ordered[:-1]
-    run = np.cumsum(starts) - 1
-    run_first = order[starts]
-    group_of_run = np.empty(len(run_first), np.int64)
-    group_of_run[np.argsort(run_first, kind="stable")] = np.arange(len(run_first))
-    inverse = np.empty(n, np.int64)
-    inverse[order] = group_of_run[run]
-    return np.sort(run_first).astype(np.int64), inverse
-
-
-def row_digests(rows: np.ndarray) -> np.ndarray:
-    """uint64 [n, 2]: the 16-byte blake2b digest of each row's bytes (rows must be C-contiguous)."""
-    rows = np.ascontiguousarray(rows)
-    data = b"".join(hashlib.blake2b(row, digest_size=16).digest() for row in rows)
-    return np.frombuffer(data, dtype=np.uint64).reshape(len(rows), 2).copy()
-
-
-def gather_runs(pool: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Concatenates pool[starts[i]:starts[i] + sizes[i]] over i, vectorised."""
-    total = int(sizes.sum())
-    before = np.cumsum(sizes) - sizes
-    return pool[np.repeat(starts - before, sizes) + np.arange(total)]
-
-
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """np.savez without pickles or wall-clock timestamps, so equal arrays give byte-identical files."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
-            with archive.open(info, "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
 
 
 class HnswIndex(VectorIndex):
@@ -93,12 +35,8 @@ class HnswIndex(VectorIndex):
     which items belong to a group never touches the graph. Scores are 1 - hnswlib's cosine distance,
     i.e. the cosine similarity, as float32; every member of a group shares its score.
 
-    Group state, all numpy: members live in one int64 id pool, group g's at
-    pool[start[g]:start[g] + size[g]] with room[g] >= size[g] reserved (a group that outgrows its room
-    moves to the pool's end with 50% slack; the pool is compacted once it exceeds twice the item
-    count). digests uint64 [G, 2] hold each group's blake2b-128 of its vector bytes; IdMaps send item
-    id -> group and the digest's first 8 bytes -> group (checked against both halves, so a stale or
-    colliding entry never merges different vectors; a colliding vector just stays unregistered).
+    Group state (members, digests, the id and digest maps) is a numpy GroupTable, see
+    wren.core.index.hnsw_groups; a colliding digest just leaves its vector unregistered.
 
     Adding: a batch is grouped by vector bytes (a vectorised sort) and each distinct vector is hashed.
     A vector equal to an existing group's joins it (revived with `unmark_deleted` if it was empty);
@@ -173,10 +111,10 @@ class HnswIndex(VectorIndex):
         )
         self._index.set_num_threads(self.num_threads)
         self._index.set_ef(self.ef_search)
-        self._set_groups(np.empty(0, np.int64), np.zeros(1, np.int64), np.empty((0, 2), np.uint64))
+        self._table = GroupTable()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._table)
 
     @property
     def capacity(self) -> int:
@@ -186,118 +124,7 @@ class HnswIndex(VectorIndex):
     @property
     def n_groups(self) -> int:
         """Groups holding at least one item, i.e. the distinct vectors searched."""
-        return self._live
-
-    # -- group bookkeeping -------------------------------------------------------------------------
-
-    def _set_groups(self, members: np.ndarray, offsets: np.ndarray, digests: np.ndarray) -> None:
-        """Replaces all group state with the compact form: group g holds members[offsets[g]:offsets[g+1]]."""
-        sizes = np.diff(offsets)
-        self._n_groups = len(digests)
-        self._digests = np.array(digests, dtype=np.uint64).reshape(-1, 2)
-        self._start = offsets[:-1].astype(np.int64)
-        self._size = sizes.astype(np.int64)
-        self._room = sizes.astype(np.int64)
-        self._pool = np.array(members, dtype=np.int64)
-        self._pool_end = len(members)
-        self._live = int(np.count_nonzero(sizes))
-        groups = np.repeat(np.arange(self._n_groups, dtype=np.int64), sizes)
-        self._items = IdMap(members, groups)
-        keys, first = np.unique(self._digests[:, 0].view(np.int64), return_index=True)
-        self._keys = IdMap(keys, first)
-
-    def _reserve_groups(self, needed: int) -> None:
-        capacity = next_capacity(len(self._size), needed)
-        if capacity == len(self._size):
-            return
-        grow = capacity - len(self._size)
-        self._digests = np.concatenate([self._digests, np.zeros((grow, 2), np.uint64)])
-        self._start = np.concatenate([self._start, np.zeros(grow, np.int64)])
-        self._size = np.concatenate([self._size, np.zeros(grow, np.int64)])
-        self._room = np.concatenate([self._room, np.zeros(grow, np.int64)])
-
-    def _reserve_pool(self, needed: int) -> None:
-        capacity = next_capacity(len(self._pool), needed)
-        if capacity > len(self._pool):
-            pool = np.empty(capacity, np.int64)
-            pool[: self._pool_end] = self._pool[: self._pool_end]
-            self._pool = pool
-
-    def _compact(self) -> tuple[np.ndarray, np.ndarray]:
-        """(members int64 [n] in group order, offsets int64 [G + 1]) without the pool's slack."""
-        sizes = self._size[: self._n_groups]
-        members = gather_runs(self._pool, self._start[: self._n_groups], sizes)
-        return members, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-    def _regroup(self, drop: np.ndarray, ids: np.ndarray, groups: np.ndarray) -> None:
-        """Rebuilds the pool compactly, minus the ids in `drop`, plus `ids` joining `groups`."""
-        members, offsets = self._compact()
-        member_groups = np.repeat(np.arange(self._n_groups, dtype=np.int64), np.diff(offsets))
-        if len(drop):
-            keep = ~np.isin(members, drop)
-            members, member_groups = members[keep], member_groups[keep]
-        members = np.concatenate([members, ids])
-        member_groups = np.concatenate([member_groups, groups])
-        order = np.argsort(member_groups, kind="stable")
-        sizes = np.bincount(member_groups, minlength=self._n_groups).astype(np.int64)
-        self._pool = members[order]
-        self._pool_end = len(members)
-        self._start[: self._n_groups] = np.cumsum(sizes) - sizes
-        self._size[: self._n_groups] = sizes
-        self._room[: self._n_groups] = sizes
-
-    @staticmethod
-    def _runs(groups: np.ndarray, ids: np.ndarray):
-        """Yields (group, ids of that group) for the pairs (groups[i], ids[i]), in ascending group order."""
-        if len(groups) == 0:
-            return
-        order = np.argsort(groups, kind="stable")
-        groups, ids = groups[order], ids[order]
-        bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True])
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
-            yield int(groups[lo]), ids[lo:hi]
-
-    def _remove_members(self, groups: np.ndarray, ids: np.ndarray) -> None:
-        for group, leaving in self._runs(groups, ids):
-            start, size = self._start[group], self._size[group]
-            region = self._pool[start : start + size]
-            keep = region[~np.isin(region, leaving)]
-            self._pool[start : start + len(keep)] = keep
-            self._size[group] = len(keep)
-
-    def _append_members(self, groups: np.ndarray, ids: np.ndarray) -> None:
-        for group, joining in self._runs(groups, ids):
-            start, size = self._start[group], self._size[group]
-            needed = size + len(joining)
-            if needed > self._room[group]:
-                room = needed + needed // 2
-                self._reserve_pool(self._pool_end + room)
-                self._pool[self._pool_end : self._pool_end + size] = self._pool[start : start + size]
-                start = self._start[group] = self._pool_end
-                self._room[group] = room
-                self._pool_end += room
-            self._pool[start + size : start + needed] = joining
-            self._size[group] = needed
-        if self._pool_end > 2 * len(self._items) + _MIN_SLACK:
-            self._regroup(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64))
-
-    def _find_groups(self, digests: np.ndarray) -> np.ndarray:
-        """The group holding each digest's vector, or -1."""
-        groups = self._keys.lookup(digests[:, 0].view(np.int64))
-        known = groups >= 0
-        known[known] = (self._digests[groups[known]] == digests[known]).all(axis=1)
-        return np.where(known, groups, -1)
-
-    def _register(self, groups: np.ndarray) -> None:
-        """Points each group's digest key at it unless the key already names another live digest."""
-        keys = self._digests[groups, 0].view(np.int64)
-        keys, first = np.unique(keys, return_index=True)
-        groups = groups[first]
-        current = self._keys.lookup(keys)
-        owned = current >= 0
-        owned[owned] = self._digests[current[owned], 0].view(np.int64) == keys[owned]
-        owned &= current != groups
-        self._keys.assign(keys[~owned], groups[~owned])
+        return self._table.live
 
     # -- VectorIndex -------------------------------------------------------------------------------
 
@@ -308,8 +135,8 @@ class HnswIndex(VectorIndex):
         vectors = l2_normalize(vectors)
         first, batch_group = group_rows(vectors)
         digests = row_digests(vectors[first])
-        found = self._find_groups(digests)
-        old = self._items.lookup(ids)
+        found = self._table.find(digests)
+        old = self._table.items.lookup(ids)
         matched_rows = found[batch_group]
         moving = old != matched_rows
         moving[matched_rows < 0] = True
@@ -322,18 +149,20 @@ class HnswIndex(VectorIndex):
         change = np.bincount(where[len(leaving) :], minlength=len(touched)) - np.bincount(
             where[: len(leaving)], minlength=len(touched)
         )
-        before = self._size[touched]
+        before = self._table.size[touched]
         after = before + change
         unmatched = np.flatnonzero(found < 0)
         emptied = touched[(after == 0) & (before > 0)]
         reused = emptied[: len(unmatched)]
         fresh = len(unmatched) - len(reused)
-        assigned = np.concatenate([reused, np.arange(self._n_groups, self._n_groups + fresh, dtype=np.int64)])
-        self._reserve_groups(self._n_groups + fresh)
-        self._n_groups += fresh
-        self._digests[assigned] = digests[unmatched]
+        assigned = np.concatenate(
+            [reused, np.arange(self._table.n_groups, self._table.n_groups + fresh, dtype=np.int64)]
+        )
+        self._table.reserve_groups(self._table.n_groups + fresh)
+        self._table.n_groups += fresh
+        self._table.digests[assigned] = digests[unmatched]
         found[unmatched] = assigned
-        self._register(assigned)
+        self._table.register(assigned)
         targets = found[batch_group]
 
         capacity = next_capacity(self.capacity, self._index.get_current_count() + fresh)
@@ -346,16 +175,16 @@ class HnswIndex(VectorIndex):
             self._index.mark_deleted(int(group))
         for group in touched[(before == 0) & (after > 0)]:
             self._index.unmark_deleted(int(group))
-        self._live += int(np.count_nonzero(after > 0) - np.count_nonzero(before > 0)) + len(unmatched)
+        self._table.live += int(np.count_nonzero(after > 0) - np.count_nonzero(before > 0)) + len(unmatched)
 
         moved_ids, moved_to = ids[moving], targets[moving]
-        self._items.assign(moved_ids, moved_to)
+        self._table.items.assign(moved_ids, moved_to)
         had_group = old[moving] >= 0
-        if len(moved_ids) > max(_REBUILD_MIN_MOVES, len(self._items) // _REBUILD_FRACTION):
-            self._regroup(moved_ids[had_group], moved_ids, moved_to)
+        if len(moved_ids) > max(_REBUILD_MIN_MOVES, len(self._table.items) // _REBUILD_FRACTION):
+            self._table.regroup(moved_ids[had_group], moved_ids, moved_to)
         else:
-            self._remove_members(old[moving][had_group], moved_ids[had_group])
-            self._append_members(moved_to, moved_ids)
+            self._table.remove_members(old[moving][had_group], moved_ids[had_group])
+            self._table.append_members(moved_to, moved_ids)
 
     # -- full scan -----------------------------------------------------------------------------------
 
@@ -363,8 +192,8 @@ class HnswIndex(VectorIndex):
         """Writes (re)assigned groups' unit vectors into the scan copy, if one has been taken."""
         if self._scan_vectors is None:
             return
-        if len(self._scan_vectors) < self._n_groups:
-            grown = np.zeros((next_capacity(len(self._scan_vectors), self._n_groups), self.dim), np.float32)
+        if len(self._scan_vectors) < self._table.n_groups:
+            grown = np.zeros((next_capacity(len(self._scan_vectors), self._table.n_groups), self.dim), np.float32)
             grown[: len(self._scan_vectors)] = self._scan_vectors
             self._scan_vectors = grown
         self._scan_vectors[groups] = vectors
@@ -372,19 +201,17 @@ class HnswIndex(VectorIndex):
     def _group_vectors(self) -> np.ndarray:
         """float32 [n_groups, dim] unit vectors, group g in row g (emptied groups keep their vector)."""
         if self._scan_vectors is None:
-            labels = np.arange(self._n_groups, dtype=np.uint64)
-            taken = self._index.get_items(labels, return_type="numpy") if self._n_groups else None
+            labels = np.arange(self._table.n_groups, dtype=np.uint64)
+            taken = self._index.get_items(labels, return_type="numpy") if self._table.n_groups else None
             self._scan_vectors = l2_normalize(taken) if taken is not None else np.zeros((0, self.dim), np.float32)
-        return self._scan_vectors[: self._n_groups]
+        return self._scan_vectors[: self._table.n_groups]
 
     def _scan_groups(self, queries: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact (groups, scores) of the `width` best live groups per query, best first."""
         scores = l2_normalize(queries) @ self._group_vectors().T
-        scores[:, self._size[: self._n_groups] == 0] = -np.inf
-        top = np.argpartition(-scores, width - 1, axis=1)[:, :width]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        return np.take_along_axis(top, order, axis=1).astype(np.int64), np.take_along_axis(top_scores, order, axis=1)
+        scores[:, self._table.size[: self._table.n_groups] == 0] = -np.inf
+        top, top_scores = top_k(scores, width)
+        return top.astype(np.int64), top_scores
 
     def _set_ef(self, k: int) -> None:
         ef = max(self.ef_search, k)
@@ -426,10 +253,10 @@ class HnswIndex(VectorIndex):
         queries = check_vectors(queries, self.dim, "queries")
         k = check_k(k)
         out_ids, out_scores = padded(len(queries), k)
-        width = min(k, self._live)
+        width = min(k, self._table.live)
         if width == 0 or len(queries) == 0:
             return out_ids, out_scores
-        if self.full_scan_share > 0 and width >= self.full_scan_share * self._live:
+        if self.full_scan_share > 0 and width >= self.full_scan_share * self._table.live:
             groups, scores = self._scan_groups(queries, width)
         else:
             self._set_ef(width)
@@ -437,14 +264,14 @@ class HnswIndex(VectorIndex):
         # Expand each row's groups in score order, taking members until the row holds k ids.
         valid = groups >= 0
         groups = np.where(valid, groups, 0)
-        sizes = np.where(valid, self._size[groups], 0)
+        sizes = np.where(valid, self._table.size[groups], 0)
         filled = np.cumsum(sizes, axis=1) - sizes
         take = np.clip(k - filled, 0, sizes).ravel()
         within = np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
         rows = np.repeat(np.arange(len(queries)), width)
         rows = np.repeat(rows, take)
         columns = np.repeat(filled.ravel(), take) + within
-        out_ids[rows, columns] = self._pool[np.repeat(self._start[groups].ravel(), take) + within]
+        out_ids[rows, columns] = self._table.pool[np.repeat(self._table.start[groups].ravel(), take) + within]
         out_scores[rows, columns] = np.repeat(scores.ravel(), take)
         return out_ids, out_scores
 
@@ -452,8 +279,7 @@ class HnswIndex(VectorIndex):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._index.save_index(str(directory / _INDEX_FILE))
-        members, offsets = self._compact()
-        write_npz(directory / _GROUPS_FILE, members=members, offsets=offsets, digests=self._digests[: self._n_groups])
+        self._table.save(directory / _GROUPS_FILE)
         return {
             "dim": self.dim,
             "max_elements": self.capacity,
@@ -474,29 +300,9 @@ class HnswIndex(VectorIndex):
         groups_file = directory / _GROUPS_FILE
         if not groups_file.is_file():
             raise ValueError(f"{directory} has no {_GROUPS_FILE}: the index predates vector grouping; rebuild it")
-        with np.load(groups_file, allow_pickle=False) as arrays:
-            members, offsets, digests = arrays["members"], arrays["offsets"], arrays["digests"]
         index._index = hnswlib.Index(space="cosine", dim=index.dim)
         index._index.load_index(str(directory / _INDEX_FILE), max_elements=int(params.get("max_elements", 0)))
-        n_groups = len(digests)
-        if (
-            members.dtype != np.int64
-            or offsets.dtype != np.int64
-            or digests.dtype != np.uint64
-            or members.ndim != 1
-            or digests.shape != (n_groups, 2)
-            or offsets.shape != (n_groups + 1,)
-            or offsets[0] != 0
-            or offsets[-1] != len(members)
-            or np.any(np.diff(offsets) < 0)
-            or n_groups != index._index.get_current_count()
-            or len(np.unique(members)) != len(members)
-        ):
-            raise ValueError(
-                f"corrupt hnsw groups in {directory}: members {members.shape}, offsets {offsets.shape}, "
-                f"digests {digests.shape}, {index._index.get_current_count()} graph elements"
-            )
-        index._set_groups(members, offsets, digests)
+        index._table = GroupTable.load(groups_file, index._index.get_current_count())
         index._index.set_num_threads(index.num_threads)
         index._index.set_ef(index.ef_search)
         return index
@@ -519,7 +325,5 @@ class HnswIndex(VectorIndex):
             + count * _HASH_NODE_BYTES
             + _LABEL_LOCKS * _MUTEX_BYTES
         )
-        arrays = (self._pool, self._start, self._size, self._room, self._digests)
-        if self._scan_vectors is not None:
-            arrays += (self._scan_vectors,)
-        return graph + sum(a.nbytes for a in arrays) + self._items.nbytes + self._keys.nbytes
+        scan = self._scan_vectors.nbytes if self._scan_vectors is not None else 0
+        return graph + self._table.nbytes + scan

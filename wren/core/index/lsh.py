@@ -3,137 +3,29 @@
 from __future__ import annotations
 
 import threading
-import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from wren.core.arrays import l2_normalize, top_k
 from wren.core.index.base import VectorIndex
-from wren.core.index.exact import (
-    IdMap,
-    check_batch,
-    check_k,
-    check_vectors,
-    l2_normalize,
-    next_capacity,
-    padded,
-)
+from wren.core.index.exact import IdMap, check_batch, check_k, check_vectors, next_capacity, padded
+from wren.core.index.lsh_buckets import Buckets, Scratch, Spans, budget_ranges, gather_hits, query_rows
+from wren.core.index.lsh_hashing import Hashing
 
 _FILE = "lsh.npz"
-_TABLE_SHIFT = np.uint64(56)
-_KEY_MASK = np.uint64((1 << 56) - 1)
 _MAX_TABLES = 256
-_HASH_CHUNK = 1 << 13
 _QUERY_CHUNK = 256
 _GATHER_BUDGET = 1 << 22  # bucket entries gathered at once (32 MB of int64 rows)
 _MIN_SIDE = 1024
 _SIDE_FRACTION = 32
-_PROBE_COORDS = 6
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-@dataclass(frozen=True)
-class Buckets:
-    """CSR map from bucket key to rows: rows[offsets[i]:offsets[i + 1]] all hash to keys[i].
-
-    keys uint64 [B] sorted and unique, offsets int64 [B + 1], rows int32 [E]. Every key carries its table
-    number in the top 8 bits, so one array holds all tables and a lookup is one binary search.
-    """
-
-    keys: np.ndarray
-    offsets: np.ndarray
-    rows: np.ndarray
-
-    @classmethod
-    def empty(cls) -> Buckets:
-        return cls(np.empty(0, np.uint64), np.zeros(1, np.int64), np.empty(0, np.int32))
-
-    @classmethod
-    def from_sorted(cls, keys: np.ndarray, rows: np.ndarray) -> Buckets:
-        """From entries (key uint64 [E], row [E]) already sorted by key."""
-        if len(keys) == 0:
-            return cls.empty()
-        starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-        return cls(keys[starts], np.append(starts, len(keys)).astype(np.int64), np.asarray(rows, np.int32))
-
-    @classmethod
-    def build(cls, keys: np.ndarray, rows: np.ndarray) -> Buckets:
-        """From keys uint64 [n, n_tables] of rows [n]: sorts each table's n entries separately (cache-sized
-        sorts; the table bits make the concatenation globally sorted)."""
-        if keys.size == 0:
-            return cls.empty()
-        by_table = np.ascontiguousarray(keys.T)
-        order = np.argsort(by_table, axis=1)
-        flat = (order + np.arange(0, by_table.size, by_table.shape[1])[:, None]).ravel()
-        return cls.from_sorted(np.take(by_table, flat), np.take(np.asarray(rows, np.int32), order.ravel()))
-
-    def entries(self) -> tuple[np.ndarray, np.ndarray]:
-        """The (key uint64 [E], row int32 [E]) entries, sorted by key."""
-        return np.repeat(self.keys, np.diff(self.offsets)), self.rows
-
-    def merge(self, other: Buckets) -> Buckets:
-        """Both entry sets in one map, in linear time."""
-        if len(other.rows) == 0:
-            return self
-        if len(self.rows) == 0:
-            return other
-        (mine_keys, mine_rows), (their_keys, their_rows) = self.entries(), other.entries()
-        at = np.searchsorted(mine_keys, their_keys, side="right") + np.arange(len(their_keys))
-        mine = np.ones(len(mine_keys) + len(their_keys), bool)
-        mine[at] = False
-        keys = np.empty(len(mine), np.uint64)
-        rows = np.empty(len(mine), np.int32)
-        keys[at], rows[at] = their_keys, their_rows
-        keys[mine], rows[mine] = mine_keys, mine_rows
-        return Buckets.from_sorted(keys, rows)
-
-    def ranges(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Entry ranges [start, stop) of the buckets `probes` (uint64, any shape), int64, same shape."""
-        flat = probes.ravel()
-        if len(self.keys) == 0 or len(flat) == 0:
-            zeros = np.zeros(probes.shape, np.int64)
-            return zeros, zeros
-        # Sorted needles make consecutive binary searches share cache lines (several times faster).
-        order = np.argsort(flat)
-        needles = flat[order]
-        found = np.minimum(np.searchsorted(self.keys, needles), len(self.keys) - 1)
-        hit = self.keys[found] == needles
-        starts = np.empty(len(flat), np.int64)
-        stops = np.empty(len(flat), np.int64)
-        starts[order] = self.offsets[found]
-        stops[order] = np.where(hit, self.offsets[found + 1], self.offsets[found])
-        return starts.reshape(probes.shape), stops.reshape(probes.shape)
-
-    def gather(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-        """The rows of entry ranges starts[i]:stops[i] (1-D int64 arrays), concatenated in order; int32."""
-        counts = stops - starts
-        total = int(counts.sum())
-        if total == 0:
-            return np.empty(0, np.int32)
-        ends = np.cumsum(counts)
-        positions = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
-        return np.take(self.rows, positions)
-
-    @property
-    def nbytes(self) -> int:
-        return self.keys.nbytes + self.offsets.nbytes + self.rows.nbytes
-
-
-# Per non-empty bucket store (main, side): the store and the entry ranges (starts, stops) of probed buckets.
-Spans = list[tuple[Buckets, np.ndarray, np.ndarray]]
-# Per non-empty bucket store: (rows, bounds) with query i's rows at rows[bounds[i]:bounds[i + 1]].
-Hits = list[tuple[np.ndarray, np.ndarray]]
 
 
 class LshIndex(VectorIndex):
     """E2LSH over unit-normalised vectors (as in Spark's BucketedRandomProjectionLSH) with multi-probe.
 
-    Hashing: `n_tables` tables of `n_projections` functions h(v) = floor((a.v + b) / bucket_width) with
-    a ~ N(0, I) and b ~ U[0, bucket_width). A table's bucket key packs the table number into the top
-    8 bits and a random linear combination (mod 2^56) of its hash tuple into the rest, so distinct
-    tuples collide with negligible probability and a +-1 step in one coordinate is one addition.
+    Hashing: `n_tables` tables of `n_projections` random projections each (wren.core.index.lsh_hashing);
+    buckets and candidate gathering: wren.core.index.lsh_buckets.
 
     Search: a query's candidates are the union over tables of its own buckets and of its `n_probes`
     most likely neighbouring buckets (query-directed multi-probe, Lv et al. 2007: in each table the
@@ -196,14 +88,7 @@ class LshIndex(VectorIndex):
         self.seed = int(seed)
         self.n_probes = int(n_probes)
         self.probe_factor = float(probe_factor)
-        rng = np.random.default_rng(self.seed)
-        width = self.n_tables * self.n_projections
-        self._projections = (rng.standard_normal((dim, width)) / self.bucket_width).astype(np.float32)
-        if dim and np.linalg.norm(self._projections, axis=0).max() >= 2**30:  # |a.v / w| must fit in int32
-            raise ValueError(f"bucket_width {bucket_width} is too small")
-        self._shifts = rng.uniform(0.0, 1.0, width).astype(np.float32)
-        self._mixers = rng.integers(0, 1 << 64, size=self.n_projections, dtype=np.uint64) | np.uint64(1)
-        self._table_bits = np.arange(self.n_tables, dtype=np.uint64) << _TABLE_SHIFT
+        self._hashing = Hashing(dim, self.n_tables, self.n_projections, self.bucket_width, self.seed)
         self._vectors = np.empty((0, dim), np.float32)
         self._ids = np.empty(0, np.int64)
         self._alive = np.empty(0, bool)
@@ -217,64 +102,6 @@ class LshIndex(VectorIndex):
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def _hash(self, unit: np.ndarray, inside: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-table keys uint64 [n, n_tables] and, if `inside`, the positions (a.v + b) / w - h(v) in
-        [0, 1) of v inside its bucket along every projection, float32 [n, n_tables, n_projections].
-
-        Projection columns are ordered coordinate-major (column j * n_tables + t is coordinate j of
-        table t), so each coordinate's hashes for all tables are one contiguous slice.
-        """
-        tables = self.n_tables
-        keys = np.empty((tables, len(unit)), np.uint64).T  # table-major memory: `Buckets.build` sorts rows of it
-        positions = np.empty((len(unit), tables, self.n_projections), np.float32) if inside else None
-        for start in range(0, len(unit), _HASH_CHUNK):
-            scaled = unit[start : start + _HASH_CHUNK] @ self._projections
-            scaled += self._shifts
-            hashes = np.floor(scaled)
-            if positions is not None:
-                scaled -= hashes
-                by_table = scaled.reshape(-1, self.n_projections, tables).transpose(0, 2, 1)
-                positions[start : start + _HASH_CHUNK] = by_table
-            hashes = hashes.astype(np.int32).astype(np.uint64)  # two steps: ~2x faster than float -> int64
-            linear = hashes[:, :tables] * self._mixers[0]
-            for j in range(1, self.n_projections):
-                linear += hashes[:, j * tables : (j + 1) * tables] * self._mixers[j]
-            linear &= _KEY_MASK
-            linear |= self._table_bits
-            keys[start : start + _HASH_CHUNK] = linear
-        return keys, positions
-
-    def _probe_keys(self, keys: np.ndarray, inside: np.ndarray, count: int | None) -> np.ndarray:
-        """Keys of the `count` most likely neighbouring buckets over all tables, in no particular order,
-        or (count None) of all of them, most likely first; uint64 [n, count].
-
-        Query-directed multi-probe (Lv et al. 2007): in each table the `_PROBE_COORDS` coordinates whose
-        query projection lies nearest a bucket boundary are stepped across that boundary in every
-        non-empty combination; a combination scores the sum of its squared distances to the boundaries
-        crossed (in bucket widths), and lower scores are more likely to hold the query's neighbours.
-        """
-        n, tables, width = inside.shape
-        near = min(width, _PROBE_COORDS)
-        upper = inside >= 0.5
-        gaps = np.where(upper, 1.0 - inside, inside)
-        coords = np.argpartition(gaps, near - 1, axis=2)[:, :, :near]
-        gaps = np.take_along_axis(gaps, coords, axis=2)
-        deltas = np.where(np.take_along_axis(upper, coords, axis=2), self._mixers[coords], -self._mixers[coords])
-        scores = np.zeros((n, tables, 1), np.float32)
-        linear = (keys & _KEY_MASK)[:, :, None]
-        for j in range(near):
-            scores = np.concatenate([scores, scores + gaps[:, :, j : j + 1] ** 2], axis=2)
-            linear = np.concatenate([linear, linear + deltas[:, :, j : j + 1]], axis=2)
-        scores, linear = scores[:, :, 1:].reshape(n, -1), linear[:, :, 1:]
-        neighbours = ((linear & _KEY_MASK) | self._table_bits[:, None]).reshape(n, -1)
-        if count is None:
-            order = np.argsort(scores, axis=1, kind="stable")
-        elif count < scores.shape[1]:
-            order = np.argpartition(scores, count - 1, axis=1)[:, :count]
-        else:
-            return neighbours
-        return np.take_along_axis(neighbours, order, axis=1)
 
     def _reserve(self, needed: int) -> None:
         capacity = next_capacity(len(self._ids), needed)
@@ -302,7 +129,7 @@ class LshIndex(VectorIndex):
         self._alive[rows] = True
         self._rows.assign(ids, rows)
         self._count += len(ids)
-        self._side = self._side.merge(Buckets.build(self._hash(unit)[0], rows))
+        self._side = self._side.merge(Buckets.build(self._hashing.keys(unit), rows))
         if self._count - self._main_rows > max(_MIN_SIDE, self._main_rows // _SIDE_FRACTION):
             self._rebuild()
 
@@ -342,24 +169,24 @@ class LshIndex(VectorIndex):
         target = max(k, int(np.ceil(self.probe_factor * k)))
         scratch = getattr(self._local, "scratch", None)
         if scratch is None or len(scratch) < self._count:
-            scratch = self._local.scratch = _Scratch(next_capacity(len(scratch or ()), self._count))
+            scratch = self._local.scratch = Scratch(next_capacity(len(scratch or ()), self._count))
         scratch.alive = self._alive[: self._count] if len(self) < self._count else None
         for start in range(0, len(queries), _QUERY_CHUNK):
             chunk = queries[start : start + _QUERY_CHUNK]
-            keys, inside = self._hash(chunk, inside=True)
+            keys, inside = self._hashing.keys_and_positions(chunk)
             probes = keys
             if self.n_probes:
-                probes = np.concatenate([keys, self._probe_keys(keys, inside, self.n_probes)], axis=1)
+                probes = np.concatenate([keys, self._hashing.probe_keys(keys, inside, self.n_probes)], axis=1)
             spans = self._spans(probes)
             sizes = sum(((stops - starts).sum(axis=1) for _, starts, stops in spans), np.zeros(len(chunk), np.int64))
-            for lo, hi in _groups(sizes, _GATHER_BUDGET):
+            for lo, hi in budget_ranges(sizes, _GATHER_BUDGET):
                 found = self._candidates(spans, lo, hi, keys, inside, target, scratch)
                 for offset, rows in enumerate(found, start + lo):
                     scanned[offset] = len(rows)
                     if len(rows) == 0:
                         continue
                     scores = np.take(self._vectors, rows, axis=0) @ queries[offset]
-                    best = _best(scores, k)
+                    best = top_k(scores[None, :], k)[0][0]
                     out_ids[offset, : len(best)] = self._ids[rows[best]]
                     out_scores[offset, : len(best)] = scores[best]
         return out_ids, out_scores
@@ -372,22 +199,22 @@ class LshIndex(VectorIndex):
         keys: np.ndarray,
         inside: np.ndarray,
         target: int,
-        scratch: _Scratch,
+        scratch: Scratch,
     ) -> list[np.ndarray]:
         """Distinct live candidate rows (int32) of chunk queries lo..hi-1: the rows in `spans` (their
         buckets and `n_probes` most likely neighbours), then, while a query has fewer than `target`,
         rounds of further neighbouring buckets, each round doubling the number probed."""
-        hits = _gather(spans, lo, hi)
-        candidates = [scratch.distinct(_rows_of(hits, i)) for i in range(hi - lo)]
+        hits = gather_hits(spans, lo, hi)
+        candidates = [scratch.distinct(query_rows(hits, i)) for i in range(hi - lo)]
         short = np.array([i for i, rows in enumerate(candidates) if len(rows) < target], np.int64)
         if len(short) == 0:
             return candidates
-        sequence = self._probe_keys(keys[lo:hi][short], inside[lo:hi][short], None)
+        sequence = self._hashing.probe_keys(keys[lo:hi][short], inside[lo:hi][short], None)
         probed, step = self.n_probes, max(self.n_tables, self.n_probes)
         while len(short) and probed < sequence.shape[1]:
-            hits = _gather(self._spans(sequence[:, probed : probed + step]), 0, len(short))
+            hits = gather_hits(self._spans(sequence[:, probed : probed + step]), 0, len(short))
             for position, query in enumerate(short):
-                extra = scratch.distinct(_rows_of(hits, position), exclude=candidates[query])
+                extra = scratch.distinct(query_rows(hits, position), exclude=candidates[query])
                 candidates[query] = np.concatenate([candidates[query], extra])
             still = np.array([len(candidates[query]) < target for query in short], bool)
             short, sequence = short[still], sequence[still]
@@ -398,16 +225,17 @@ class LshIndex(VectorIndex):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._rebuild()
-        _write_npz(
+        np.savez(
             directory / _FILE,
+            allow_pickle=False,
             vectors=self._vectors[: self._count],
             ids=self._ids[: self._count],
             keys=self._main.keys,
             offsets=self._main.offsets,
             rows=self._main.rows,
-            projections=self._projections,
-            shifts=self._shifts,
-            mixers=self._mixers,
+            projections=self._hashing.projections,
+            shifts=self._hashing.shifts,
+            mixers=self._hashing.mixers,
         )
         return {
             "dim": self.dim,
@@ -435,11 +263,10 @@ class LshIndex(VectorIndex):
         expected = ("vectors", "ids", "keys", "offsets", "rows", "projections", "shifts", "mixers")
         if missing := [name for name in expected if name not in arrays]:
             raise ValueError(f"corrupt LSH index in {directory}: missing {', '.join(missing)}")
-        for name in ("projections", "shifts", "mixers"):
-            current = getattr(index, f"_{name}")
-            if arrays[name].shape != current.shape or arrays[name].dtype != current.dtype:
-                raise ValueError(f"corrupt LSH index in {directory}: {name} {arrays[name].shape}")
-            setattr(index, f"_{name}", arrays[name])
+        try:
+            index._hashing.restore(arrays)
+        except ValueError as error:
+            raise ValueError(f"corrupt LSH index in {directory}: {error}") from None
         count = len(arrays["ids"])
         keys, offsets, rows = arrays["keys"], arrays["offsets"], arrays["rows"]
         if (
@@ -466,81 +293,6 @@ class LshIndex(VectorIndex):
         return index
 
     def memory_bytes(self) -> int:
-        arrays = (self._vectors, self._ids, self._alive, self._projections, self._shifts, self._mixers)
-        return sum(a.nbytes for a in arrays) + self._rows.nbytes + self._main.nbytes + self._side.nbytes
-
-
-class _Scratch:
-    """Scratch arrays for de-duplicating candidate rows in O(len(rows)), without sorting; reused across
-    searches by one thread (a fresh 1M-entry array costs ~1 ms of page faults per call)."""
-
-    def __init__(self, n_rows: int) -> None:
-        self._slot = np.empty(n_rows, np.int32)  # stale values are harmless, see `distinct`
-        self._excluded = np.zeros(n_rows, bool)  # all False between calls
-        self.alive: np.ndarray | None = None  # liveness of rows, when some are tombstoned
-
-    def __len__(self) -> int:
-        return len(self._slot)
-
-    def distinct(self, rows: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
-        """The distinct rows of `rows` that are live (when liveness was given) and not in `exclude`.
-
-        After slot[rows] = positions, exactly one position per distinct row reads back its own index,
-        whichever duplicate won the write.
-        """
-        if self.alive is not None:
-            rows = rows[self.alive[rows]]
-        if exclude is not None and len(exclude):
-            self._excluded[exclude] = True
-            rows = rows[~self._excluded[rows]]
-            self._excluded[exclude] = False
-        positions = np.arange(len(rows), dtype=np.int32)
-        self._slot[rows] = positions
-        return rows[self._slot[rows] == positions]
-
-
-def _gather(spans: Spans, lo: int, hi: int) -> Hits:
-    """Rows of queries lo..hi-1 in `spans`, per bucket store: (rows int32 [E], bounds int64 [hi - lo + 1])
-    with query lo + i's rows (duplicates kept) at rows[bounds[i]:bounds[i + 1]]."""
-    found = []
-    for table, starts, stops in spans:
-        first, last = starts[lo:hi], stops[lo:hi]
-        bounds = np.concatenate([[0], np.cumsum((last - first).sum(axis=1))])
-        found.append((table.gather(first.ravel(), last.ravel()), bounds))
-    return found
-
-
-def _rows_of(found: Hits, query: int) -> np.ndarray:
-    """Query `query`'s rows from `_gather` output, all bucket stores concatenated."""
-    parts = [rows[bounds[query] : bounds[query + 1]] for rows, bounds in found]
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.empty(0, np.int32)
-
-
-def _groups(sizes: np.ndarray, budget: int) -> Iterator[tuple[int, int]]:
-    """Consecutive ranges [lo, hi) of `sizes` summing to at most `budget` (or a single entry)."""
-    ends = np.cumsum(sizes)
-    lo = 0
-    while lo < len(sizes):
-        limit = (ends[lo - 1] if lo else 0) + budget
-        hi = max(lo + 1, int(np.searchsorted(ends, limit, side="right")))
-        yield lo, hi
-        lo = hi
-
-
-def _best(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the min(k, len) largest `scores` (1-D), best first; ties in no particular order."""
-    if k < len(scores):
-        top = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
-    else:
-        top = np.arange(len(scores))
-    return top[np.argsort(scores[top])[::-1]]
-
-
-def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """np.savez without pickles or wall-clock timestamps, so equal indexes give byte-identical files."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            with archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
+        arrays = (self._vectors, self._ids, self._alive)
+        stores = self._rows.nbytes + self._main.nbytes + self._side.nbytes
+        return sum(a.nbytes for a in arrays) + self._hashing.nbytes + stores

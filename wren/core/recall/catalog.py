@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from wren.core.arrays import IdIndex, l2_normalize
 from wren.core.bundle import Bundle
 from wren.core.cf import CFModel
 from wren.core.errors import InvalidArgument
@@ -45,14 +46,13 @@ class RecallCatalog:
     item_graphs: dict[str, ItemGraph] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.row_of: dict[int, int] = {int(item): row for row, item in enumerate(self.ids)}
         self._write_lock = threading.Lock()
         self._index_ids()
 
     def _index_ids(self) -> None:
-        """Sorted ids and their rows, for vectorised id -> row lookups on the request path."""
+        """Sorted ids and their rows (ids are in row order, not sorted, once items are added)."""
         order = np.argsort(self.ids, kind="stable")
-        self._sorted_ids = self.ids[order]
+        self._sorted = IdIndex(self.ids[order])
         self._sorted_rows = order.astype(np.int64)
 
     @classmethod
@@ -63,7 +63,7 @@ class RecallCatalog:
         cold = bundle.cold_start
         return cls(
             ids=items.ids,
-            embeddings=_normalised(bundle.embeddings),
+            embeddings=l2_normalize(bundle.embeddings),
             has_embedding=items.has_embedding,
             index=load_index(index_kind, bundle.index_dir(index_kind), bundle.index_params(index_kind)),
             content=sparse.csr_matrix(
@@ -95,11 +95,13 @@ class RecallCatalog:
 
     def rows(self, item_ids: np.ndarray) -> np.ndarray:
         """Row of each id, -1 for ids not in the catalog."""
-        item_ids = np.asarray(item_ids, np.int64)
-        if len(self._sorted_ids) == 0:
-            return np.full(len(item_ids), -1, np.int64)
-        pos = np.minimum(np.searchsorted(self._sorted_ids, item_ids), len(self._sorted_ids) - 1)
-        return np.where(self._sorted_ids[pos] == item_ids, self._sorted_rows[pos], -1)
+        pos = self._sorted.rows(item_ids)
+        return np.where(pos >= 0, self._sorted_rows[pos], -1) if len(self._sorted_rows) else pos
+
+    def row(self, item_id: int) -> int:
+        """Row of one id, -1 when the catalog does not hold it."""
+        pos = self._sorted.row(int(item_id))
+        return int(self._sorted_rows[pos]) if pos >= 0 else -1
 
     def segment_list(self, segment: str) -> np.ndarray:
         return self.segments.get(segment, self.segments.get(self.default_segment, self.popular))
@@ -118,27 +120,20 @@ class RecallCatalog:
         )
         if used[0] == 0:
             raise InvalidArgument("no catalog item shares a genre or tag with this item")
-        unit = _normalised(embedding)
+        unit = l2_normalize(embedding)
         with self._write_lock:
             self.index.add(np.array([item_id], np.int64), unit)
-            row = self.row_of.get(item_id)
-            if row is None:
+            row = self.row(item_id)
+            if row < 0:
                 row = len(self.ids)
                 self.ids = np.append(self.ids, np.int64(item_id))
                 self.embeddings = np.vstack([self.embeddings, unit])
                 self.has_embedding = np.append(self.has_embedding, True)
                 self.content = sparse.vstack([self.content, vector], format="csr")
                 self.popularity = np.append(self.popularity, np.float32(0.0))
-                self.row_of[item_id] = row
                 self._index_ids()
             else:
                 self.embeddings[row] = unit[0]
                 self.has_embedding[row] = True
                 self.content = sparse.vstack([self.content[:row], vector, self.content[row + 1 :]], format="csr")
         return int(used[0])
-
-
-def _normalised(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

@@ -6,6 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
+from wren.core.arrays import IdIndex, rank_scores
 from wren.core.recall.catalog import RecallCatalog
 from wren.core.types import UserProfile
 
@@ -17,17 +18,14 @@ class SeenFilter:
     """Membership test against the items a user already rated or interacted with."""
 
     def __init__(self, rated: np.ndarray) -> None:
-        self.rated = np.unique(np.asarray(rated, dtype=np.int64))
+        self.rated = IdIndex(np.unique(np.asarray(rated, dtype=np.int64)))
 
     def __len__(self) -> int:
         return len(self.rated)
 
     def unseen(self, ids: np.ndarray) -> np.ndarray:
         """Boolean mask, true where ids[i] was not seen."""
-        if len(self.rated) == 0:
-            return np.ones(len(ids), bool)
-        pos = np.minimum(np.searchsorted(self.rated, ids), len(self.rated) - 1)
-        return self.rated[pos] != ids
+        return ~self.rated.contains(ids)
 
 
 class Channel(Protocol):
@@ -130,7 +128,7 @@ class ContentChannel:
         rows = rows[rows >= 0]
         profile = np.zeros(catalog.content.shape[1], np.float32)
         if len(rows):
-            recency = 1.0 / (1.0 + np.arange(len(rows), dtype=np.float32))
+            recency = rank_scores(len(rows))
             profile += np.asarray(catalog.content[rows].T @ recency).ravel()
         genres = len(catalog.content_space.genres)
         if user.genre_affinity is not None and len(user.genre_affinity) == genres:
@@ -167,7 +165,7 @@ class PopularityChannel:
         if self.trending is not None and len(self.trending.ids):
             now = self.trending.ids[self.catalog.rows(self.trending.ids) >= 0]
             ids = np.concatenate([now, ids[~np.isin(ids, now)]])
-        return _keep(ids, _rank_scores(len(ids)), seen, depth)
+        return _keep(ids, rank_scores(len(ids)), seen, depth)
 
 
 class SegmentChannel:
@@ -180,7 +178,7 @@ class SegmentChannel:
 
     def propose(self, user: UserProfile, depth: int, seen: SeenFilter) -> Proposal:
         ids = self.catalog.segment_list(user.segment)
-        return _keep(ids, _rank_scores(len(ids)), seen, depth)
+        return _keep(ids, rank_scores(len(ids)), seen, depth)
 
 
 class CFChannel:
@@ -235,11 +233,6 @@ class ItemGraphChannel:
         top = candidates[np.argpartition(-scores[candidates], take - 1)[:take]]
         top = top[np.argsort(-scores[top], kind="stable")]
         return _keep(self.catalog.ids[top], scores[top].astype(np.float32), seen, depth)
-
-
-def _rank_scores(n: int) -> np.ndarray:
-    """Scores for ranked lists without their own score: 1 / (1 + rank)."""
-    return (1.0 / (1.0 + np.arange(n))).astype(np.float32)
 
 
 CHANNELS = ("embedding", "item2item", "content", "popularity", "segment", "cf", "covisit", "ease")

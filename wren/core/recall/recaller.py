@@ -84,8 +84,8 @@ class Recaller:
     def similar_items(self, item_id: int, k: int) -> Proposal:
         """Nearest items to `item_id` by embedding, the item itself excluded."""
         self.check_k(k)
-        row = self.catalog.row_of.get(int(item_id))
-        if row is None:
+        row = self.catalog.row(item_id)
+        if row < 0:
             raise NotFound(f"unknown item {item_id}")
         if not self.catalog.has_embedding[row]:
             raise NotFound(f"item {item_id} has no embedding (no interactions and no content)")
