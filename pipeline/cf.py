@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from pipeline.config_section import ConfigSection
 
-@dataclass(frozen=True)
-class CFConfig:
+
+class CFConfig(ConfigSection):
     """implicit's AlternatingLeastSquares settings; every interaction counts with confidence `alpha`."""
 
     factors: int = 64

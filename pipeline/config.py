@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, ValidationError
+
 from pipeline.cf import CFConfig
+from pipeline.config_section import ConfigSection, IntTuple, StrTuple
 from pipeline.covisit import CovisitConfig
 from pipeline.ease import EaseConfig
 from pipeline.embeddings import EmbeddingConfig
+from wren.core.index.hnsw import HnswIndex
+from wren.core.index.lsh import LshIndex
 
 
-@dataclass(frozen=True)
-class IndexConfig:
+class ConfigError(ValueError):
+    """A training config that does not parse; the message names the key (`config.ranking.epochs: ...`)."""
+
+
+def _default(constructor: type, name: str) -> Any:
+    """The default of one constructor parameter, so a setting that mirrors it is written once (at the index)."""
+    return inspect.signature(constructor).parameters[name].default
+
+
+class IndexConfig(ConfigSection):
+    """The embedding indexes every bundle holds; the HNSW and LSH parameters default to their constructors'."""
+
     kind: str = "hnsw"  # the backend the recall tier serves by default
-    m: int = 16
-    ef_construction: int = 200
-    ef_search: int = 128  # the least search width; training widens it until target_recall is met
-    full_scan_share: float = 1 / 16  # HNSW queries asking for this share of the catalogue scan it exactly
+    m: int = _default(HnswIndex, "m")
+    ef_construction: int = _default(HnswIndex, "ef_construction")
+    ef_search: int = _default(HnswIndex, "ef_search")  # the least width; training widens it until target_recall
+    full_scan_share: float = _default(HnswIndex, "full_scan_share")  # queries asking this share of items: exact
     target_recall: float = 0.98  # HNSW recall@100 vs exact search on sample queries (index_tuning); 0 = off
     calibration_queries: int = 500
-    lsh_tables: int = 16
-    lsh_projections: int = 14
+    lsh_tables: int = _default(LshIndex, "n_tables")
+    lsh_projections: int = _default(LshIndex, "n_projections")
 
 
-@dataclass(frozen=True)
-class CFIndexConfig:
+class CFIndexConfig(ConfigSection):
     """The index the CF channel searches its item factors with (inner product, via CFModel.index_vectors).
 
     Inner-product vectors are hard on a graph index: they all lean towards the appended coordinate, and on
@@ -37,8 +50,8 @@ class CFIndexConfig:
     (the recall channel's ~400 of 8.4k items there); larger catalogues walk the graph."""
 
     kind: str = "hnsw"
-    m: int = 16
-    ef_construction: int = 200
+    m: int = _default(HnswIndex, "m")
+    ef_construction: int = _default(HnswIndex, "ef_construction")
     ef_search: int = 256
     full_scan_share: float = 0.02
 
@@ -54,8 +67,7 @@ class CFIndexConfig:
         }
 
 
-@dataclass(frozen=True)
-class EvaluationConfig:
+class EvaluationConfig(ConfigSection):
     """How `wren train` and `wren evaluate` measure the served list.
 
     protocol "time": each user's newest test_fraction of ratings is held out; "random": a seeded random
@@ -68,7 +80,7 @@ class EvaluationConfig:
     time_test_fraction: float = 0.2
     random_test_fraction: float = 0.25
     k: int = 10
-    baselines: tuple[str, ...] = ("popularity", "cooccurrence", "als", "bpr", "ease")
+    baselines: StrTuple = ("popularity", "cooccurrence", "als", "bpr", "ease")
     max_users: int = 10_000
 
     @property
@@ -76,24 +88,21 @@ class EvaluationConfig:
         return self.time_test_fraction if self.protocol == "time" else self.random_test_fraction
 
 
-@dataclass(frozen=True)
-class ColdStartConfig:
+class ColdStartConfig(ConfigSection):
     min_interactions: int = 3  # fewer positive interactions than this: embedding from content neighbours
     content_neighbours: int = 10
     segment_list_size: int = 500
     popularity_half_life_days: float = 0.0  # > 0: popularity decays with age ("trending"); 0: all-time
 
 
-@dataclass(frozen=True)
-class ContentConfig:
+class ContentConfig(ConfigSection):
     genre_weight: float = 0.5
     tag_weight: float = 1.0
     min_item_frequency: int = 2
 
 
-@dataclass(frozen=True)
-class RankingConfig:
-    models: tuple[str, ...] = ("deepfm", "widedeep", "ncf")
+class RankingConfig(ConfigSection):
+    models: StrTuple = ("deepfm", "widedeep", "ncf")
     default_model: str = "auto"  # the model serving answers with; "auto": the best on validation NDCG
     ranker_fraction: float = 0.2  # share of each user's training ratings the rankers' labels come from
     max_label_users: int = 5_000  # a seeded sample of this many users labels the rankers' rows (0 = every user)
@@ -113,61 +122,69 @@ class RankingConfig:
     parity_tolerance: float = 1e-4
 
 
-@dataclass(frozen=True)
-class RecallConfig:
+class RecallConfig(ConfigSection):
     candidates: int = 300  # merged candidates the recall tier returns per request (quotas are fitted at this size)
     popularity_prior: float = 1.0  # strength of the popularity prior on similarity channels; 0 = off
-    eval_ks: tuple[int, ...] = (10, 50, 100, 300)
+    eval_ks: IntTuple = (10, 50, 100, 300)
     eval_max_users: int = 5_000  # per-channel recall on a seeded sample of this many test users; 0 = all
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigSection):
     seed: int = 42
     positive_threshold: float = 3.5
     recent_len: int = 10
     threads: int = 1  # torch/onnxruntime threads; one is fastest on a shared 2-core machine
-    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
-    index: IndexConfig = field(default_factory=IndexConfig)
-    cold_start: ColdStartConfig = field(default_factory=ColdStartConfig)
-    content: ContentConfig = field(default_factory=ContentConfig)
-    ranking: RankingConfig = field(default_factory=RankingConfig)
-    recall: RecallConfig = field(default_factory=RecallConfig)
-    cf: CFConfig = field(default_factory=CFConfig)
-    cf_index: CFIndexConfig = field(default_factory=CFIndexConfig)
-    covisit: CovisitConfig = field(default_factory=CovisitConfig)
-    ease: EaseConfig = field(default_factory=EaseConfig)
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
+    content: ContentConfig = Field(default_factory=ContentConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    recall: RecallConfig = Field(default_factory=RecallConfig)
+    cf: CFConfig = Field(default_factory=CFConfig)
+    cf_index: CFIndexConfig = Field(default_factory=CFIndexConfig)
+    covisit: CovisitConfig = Field(default_factory=CovisitConfig)
+    ease: EaseConfig = Field(default_factory=EaseConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def updated(self, **changes: Any) -> TrainConfig:
+        """A validated copy with `changes` applied; a section's change is a dict of its settings to replace,
+        e.g. `config.updated(seed=3, evaluation={"protocol": "random"})`."""
+        values = self.model_dump()
+        for name, value in changes.items():
+            values[name] = {**values[name], **value} if isinstance(value, dict) else value
+        return config_from_dict(values)
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(values) - set(fields)
-    if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
-    kwargs: dict[str, Any] = {}
-    for name, value in values.items():
-        default = (
-            fields[name].default_factory()
-            if fields[name].default_factory is not dataclasses.MISSING
-            else (fields[name].default)
-        )
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}.{name} must be a table")
-            kwargs[name] = _build(type(default), value, f"{where}.{name}")
-        elif isinstance(default, tuple):
-            kwargs[name] = tuple(value)
+def _known(section: tuple[int | str, ...]) -> list[str]:
+    """The settings of the section at `section` (a path of field names from TrainConfig)."""
+    model: type[ConfigSection] = TrainConfig
+    for name in section:
+        annotation = model.model_fields[str(name)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, ConfigSection)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _message(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(["config", *(str(part) for part in item["loc"])])
+        if item["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown setting; known: {', '.join(_known(item['loc'][:-1]))}")
+        elif item["type"] == "model_type":
+            problems.append(f"{where}: must be a table, got {item['input']!r}")
         else:
-            kwargs[name] = value
-    return cls(**kwargs)
+            problems.append(f"{where}: {item['msg'].lower()}, got {item['input']!r}")
+    return "; ".join(problems)
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, values, "config")
+    """A config from its dict form: a parsed TOML file, or the `config` of a bundle manifest."""
+    try:
+        return TrainConfig.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_message(error)) from None
 
 
 def load_config(path: Path | None, **overrides: Any) -> TrainConfig:

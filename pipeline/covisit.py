@@ -3,15 +3,14 @@ how often each item occurs, top neighbours per item."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from pipeline.config_section import ConfigSection
 
-@dataclass(frozen=True)
-class CovisitConfig:
+
+class CovisitConfig(ConfigSection):
     """window: how many later ratings of the same user each rating pairs with (weight 1 / distance);
     normalisation: pair weights are divided by (count_i * count_j) ** normalisation (0 keeps raw counts,
     which favours popular items; 0.5 is cosine-like); neighbours: strongest neighbours kept per item;

@@ -4,17 +4,15 @@ weights)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import sparse
 from scipy.linalg import lapack
 
+from pipeline.config_section import ConfigSection
 from wren.core.item_graph import DenseItemGraph, ItemGraph, SparseItemGraph
 
 
-@dataclass(frozen=True)
-class EaseConfig:
+class EaseConfig(ConfigSection):
     """l2: the ridge λ; min_count: items with fewer training interactions stay out of the model (the solve is
     cubic in the items kept); dense_items: up to this many kept items the graph holds every weight (4 bytes
     each: 75 MB for ml-latest-small's 4,333); above it, the `neighbours` strongest per item, by magnitude

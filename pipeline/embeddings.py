@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from pipeline.config_section import ConfigSection
 
 log = logging.getLogger(__name__)
 
 EMBEDDING_METHODS = ("item2vec", "deepwalk")
 
 
-@dataclass(frozen=True)
-class EmbeddingConfig:
+class EmbeddingConfig(ConfigSection):
     method: str = "item2vec"
     dim: int = 64
     window: int = 5

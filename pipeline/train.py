@@ -360,7 +360,7 @@ def _manifest(
                 "dropped": dict(dataset.dropped),
             },
             "data_cutoff": int(split.train["timestamp"].max()),
-            "config": config.to_dict(),
+            "config": config.model_dump(),
             "counts": {
                 "ratings": int(len(dataset.ratings)),
                 "train_ratings": int(len(split.train)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -262,7 +261,7 @@ async def run(ctx: SuiteContext) -> SuiteReport:
             "query_budget_s": ctx.scale.index_query_budget,
             "k_latency": K_LATENCY,
             "k_recall": K_RECALL,
-            "index_config": dataclasses.asdict(IndexConfig()),
+            "index_config": IndexConfig().model_dump(),
         },
         "sizes": sizes,
     }

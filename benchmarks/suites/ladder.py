@@ -89,7 +89,7 @@ def _label(step: str) -> str:
 async def run(ctx: SuiteContext) -> SuiteReport:
     from pipeline.config import config_from_dict, load_config
 
-    config = Bundle(ctx.artifacts).manifest.config if ctx.artifacts is not None else load_config(None).to_dict()
+    config = Bundle(ctx.artifacts).manifest.config if ctx.artifacts is not None else load_config(None).model_dump()
     config_from_dict(config)  # fails here, not in the child, if the bundle's config no longer parses
     runs = []
     for ratings in ctx.scale.ladder_ratings:

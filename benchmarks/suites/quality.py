@@ -5,9 +5,8 @@ against the baselines of that same run (same split, same metric code)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,16 +15,17 @@ from benchmarks.report import table
 from benchmarks.suites import SuiteContext, SuiteReport
 from wren.core.bundle import Bundle
 
+if TYPE_CHECKING:
+    from pipeline.config import TrainConfig
+
 PROTOCOLS = ("time", "random")
 
 
-def _run_one(ctx: SuiteContext, config: Any, protocol: str, seed: int) -> dict[str, Any]:
+def _run_one(ctx: SuiteContext, config: TrainConfig, protocol: str, seed: int) -> dict[str, Any]:
     from pipeline.train import train
     from services.inprocess import served_lists
 
-    run_config = dataclasses.replace(
-        config, seed=seed, evaluation=dataclasses.replace(config.evaluation, protocol=protocol)
-    )
+    run_config = config.updated(seed=seed, evaluation={"protocol": protocol})
     out = ctx.out / ".quality" / f"{protocol}-{seed}"
     try:
         manifest = train(ctx.require_data("quality"), out, run_config, served_lists, progress=False).manifest

@@ -22,17 +22,18 @@ class PairwiseConfig:
     """Adam (trainer.OptimiserSettings); each epoch draws `negatives` pairs per positive row, half from the user's
     hard negatives and half from their random ones (all hard when a user has no random rows). A pair's loss
     is gain(positive) * softplus(s_neg - s_pos): a liked item counts twice. Early stopping on the validation
-    users' NDCG@`ndcg_k` over their recall candidates, after `patience` epochs without improvement."""
+    users' NDCG@`ndcg_k` over their recall candidates, after `patience` epochs without improvement. The schedule
+    has no defaults here: pipeline.config.RankingConfig holds them (pipeline.ranking_training passes them in)."""
 
-    epochs: int = 12
-    batch_size: int = 1024
-    lr: float = 1e-3
+    epochs: int
+    batch_size: int
+    lr: float
+    negatives: int
+    patience: int
+    ndcg_k: int
     weight_decay: float = 1e-5
     embedding_weight_decay: float = 1e-5
     embedding_lr_scale: float = 0.05
-    negatives: int = 8
-    patience: int = 3
-    ndcg_k: int = 10
     seed: int = 0
     progress: bool = True
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -128,7 +127,7 @@ def test_a_sampled_evaluation_agrees_with_the_full_one_within_its_interval(
     dataset = load_dataset(tiny_data)
 
     def sampled_to(max_users: int) -> TrainConfig:
-        return replace(config, evaluation=replace(config.evaluation, max_users=max_users))
+        return config.updated(evaluation={"max_users": max_users})
 
     full = served_metrics(bundle, dataset, sampled_to(0), served_lists)
     half = full["users"] // 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +55,7 @@ def test_each_fold_is_recalled_by_models_fitted_without_its_labels(
     monkeypatch.setattr(train_module, "crossfit_rows", spy_crossfit)
     monkeypatch.setattr(train_module, "train_rankers", stop)
     config = load_config(tiny_config_file)
-    config = dataclasses.replace(config, ranking=dataclasses.replace(config.ranking, max_label_users=max_label_users))
+    config = config.updated(ranking={"max_label_users": max_label_users})
     with pytest.raises(Stop):
         train_module.train(tiny_data, tmp_path / "out", config, served_lists, progress=False)
 
@@ -88,7 +87,7 @@ def test_no_users_left_to_train_the_rankers_is_a_clear_error(
     tiny_data: Path, tiny_config_file: Path, tmp_path: Path
 ) -> None:
     config = load_config(tiny_config_file)
-    config = dataclasses.replace(config, ranking=dataclasses.replace(config.ranking, validation_users=1.0))
+    config = config.updated(ranking={"validation_users": 1.0})
     with pytest.raises(ValueError, match="too few label users"):
         train_module.train(tiny_data, tmp_path / "out", config, served_lists, progress=False)
     assert not (tmp_path / "out" / "current").exists()

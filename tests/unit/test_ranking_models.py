@@ -20,7 +20,7 @@ from pipeline.ranking_candidates import CandidateRows
 from wren.core.model_inputs import MODEL_INPUTS, MODEL_OUTPUT, model_inputs
 
 VOCAB, EMB, GENRES, RECENT = 200, 16, 8, 5
-FAST = {"epochs": 6, "batch_size": 256, "lr": 5e-3, "patience": 2, "progress": False}
+FAST = {"epochs": 6, "batch_size": 256, "lr": 5e-3, "negatives": 8, "patience": 2, "ndcg_k": 10, "progress": False}
 
 
 def candidate_rows(inputs: dict[str, np.ndarray], y: np.ndarray, users: np.ndarray) -> CandidateRows:
@@ -218,7 +218,7 @@ def test_training_raises_validation_ndcg_and_restores_best(data: dict) -> None:
     valid = data["valid_rows"]
     before = candidate_ndcg(valid, predict(model, valid.inputs), 10)
     seen = []
-    config = PairwiseConfig(epochs=8, batch_size=128, lr=2e-2, patience=8, progress=False)
+    config = PairwiseConfig(epochs=8, batch_size=128, lr=2e-2, negatives=8, patience=8, ndcg_k=10, progress=False)
     history = train_pairwise(model, data["train_rows"], valid, config, on_epoch=lambda e, h: seen.append(e))
     assert seen == list(range(1, history.epochs + 1))
     assert history.best_epoch == int(np.argmax(history.valid_ndcg)) + 1
@@ -231,7 +231,7 @@ def test_training_raises_validation_ndcg_and_restores_best(data: dict) -> None:
 
 def test_early_stopping_stops_after_patience(data: dict) -> None:
     model = build_model("deepfm", data["dims"], data["scaler"], seed=0)
-    config = PairwiseConfig(epochs=30, batch_size=128, lr=3e-2, patience=1, progress=False)
+    config = PairwiseConfig(epochs=30, batch_size=128, lr=3e-2, negatives=8, patience=1, ndcg_k=10, progress=False)
     history = train_pairwise(model, data["train_rows"], data["valid_rows"], config)
     assert history.epochs == history.best_epoch + 1 < 30
 

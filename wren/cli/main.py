@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import sys
@@ -25,7 +24,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, seed=args.seed)
     if args.protocol:
-        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, protocol=args.protocol))
+        config = config.updated(evaluation={"protocol": args.protocol})
     with _engine(args) as engine:
         train(args.data, args.out, config, served_lists, progress=not args.quiet, events=args.events, engine=engine)
     return 0
