@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.data.cleaning import clean_ratings
 from pipeline.data.dataset import Dataset
 from pipeline.data.errors import DataValidationError
-from pipeline.data.loaders import RATING_RANGE, clean_ratings
-from wren.core.schema import EVENT_TYPES
+from wren.core.schema import EVENT_TYPES, RATING_RANGE
 
 EVENT_LOG_GLOB = "*.jsonl"
 DUPLICATE_EVENTS = "events: duplicate event id"

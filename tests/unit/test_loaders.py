@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from pipeline.data.errors import DataValidationError
-from pipeline.data.loaders import detect_layout, load_dataset
+from pipeline.data.layouts import detect_layout
+from pipeline.data.loaders import load_dataset
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "data" / "ml-latest-small"
 

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.data.cleaning import DUPLICATE_RATINGS, UNKNOWN_ITEM_RATINGS
 from pipeline.data.dataset import Dataset
 from pipeline.data.errors import DataValidationError
-from pipeline.data.loaders import DUPLICATE_RATINGS, UNKNOWN_ITEM_RATINGS
 from pipeline.events import CUT_SHORT_EVENTS, DUPLICATE_EVENTS, NOT_RATING_EVENTS, load_event_log, merge_events
 from pipeline.retrain import decide
 from services.common.trend import Decay
