@@ -53,7 +53,8 @@ class CatalogueCore:
         summary = with_live_ratings((await store.catalogue()).summary(item_id), *await store.live_ratings(item_id))
         extras = await store.item_extras(item_id)
         tags = extras.tags if extras else []
-        return ItemDetails(summary, tags, item_links(item_id, extras and extras.imdb_id, extras and extras.tmdb_id))
+        imdb_id, tmdb_id = (extras.imdb_id, extras.tmdb_id) if extras else (None, None)
+        return ItemDetails(summary, tags, item_links(item_id, imdb_id, tmdb_id))
 
     async def search(self, query: str, k: int) -> ItemList:
         check_k(k, MAX_LIST)

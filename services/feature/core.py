@@ -35,7 +35,7 @@ class FeatureCore:
         return profile
 
     async def items(self, item_ids: list[int] | np.ndarray) -> ItemBatch:
-        return await self.store.get_items(check_ids(item_ids, "item_ids", self.max_items))
+        return await self.store.get_items(check_ids(np.asarray(item_ids), "item_ids", self.max_items))
 
     async def record(self, event: Event) -> int:
         validate_event(event)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 
@@ -63,7 +63,7 @@ def prune_versions(client: redis.Redis, keys: Keys, keep: int) -> list[str]:
     """Deletes every key of published versions older than the newest `keep` (SCAN + UNLINK); the live
     version always stays. Returns the versions deleted."""
     live = client.get(keys.live)
-    published = [raw.decode() for raw in client.zrange(keys.versions, 0, -1)]
+    published = [raw.decode() for raw in cast(list[bytes], client.zrange(keys.versions, 0, -1))]  # bytes replies
     doomed = [version for version in published[: max(len(published) - keep, 0)] if version.encode() != live]
     for version in doomed:
         for chunk in _chunks(client.scan_iter(match=keys.version_pattern(version), count=1000), 1000):

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import cast
 
 import numpy as np
 import redis.asyncio as aioredis
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
-from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, FieldT
 
 from services.common.caches import MISSING, MeteredCache
-from services.common.metrics import FEATURE_STORE_ERRORS, REDIS_CIRCUIT_OPEN
 from services.common.nearline_keys import NearlineKeys
 from services.common.redis_layout import (
     ItemRecord,
@@ -33,134 +27,17 @@ from services.common.redis_layout import (
     encode_event,
     stream_fields,
 )
+from services.feature.breaker import OUTAGE_ERRORS, CircuitBreaker
 from services.feature.catalogue import Catalogue
 from services.feature.history import merge_history
+from services.feature.items import records_batch
 from services.feature.live_ratings import ratings_after
+from services.feature.redis_config import RedisFeatureStoreConfig
+from services.feature.redis_scripts import ITEMS_SCRIPT, SCRIPTS, USER_SCRIPT, VERSIONED_SCRIPT
 from services.feature.store import FeatureStore
 from wren.core.errors import FailedPrecondition, Unavailable
 from wren.core.profiles import ItemLookup, ProfileBuilder, UserState
 from wren.core.types import Event, ItemBatch, ItemExtras, UserHistory, UserProfile
-
-T = TypeVar("T")
-
-OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
-
-LIVE_VERSION_LUA = """
--- The live version (KEYS[1]) and, when it is not the one the caller holds (ARGV[2]), its meta.
-local live = redis.call('GET', KEYS[1])
-if not live then return {false} end
-local base = ARGV[1] .. ':v:' .. live
-local meta = false
-if live ~= ARGV[2] then meta = redis.call('GET', base .. ':meta') end
-"""
-
-USER_SCRIPT = (
-    """
--- KEYS: live pointer, the user's real-time event list, the user's version counter.
--- ARGV: key prefix, version whose meta the caller holds, user id, "1" to read the user's history record too.
--- Returns {live, meta or nil (sent only when live differs from ARGV[2]), user record or nil,
---          version counter or nil, {packed events, oldest first}, history record or nil};
--- {nil} when nothing is published.
-"""
-    + LIVE_VERSION_LUA
-    + """local history = false
-if ARGV[4] == '1' then history = redis.call('GET', base .. ':h:' .. ARGV[3]) end
-return {live, meta, redis.call('GET', base .. ':u:' .. ARGV[3]), redis.call('GET', KEYS[3]),
-        redis.call('LRANGE', KEYS[2], 0, -1), history}
-"""
-)
-
-VERSIONED_SCRIPT = (
-    """
--- KEYS: live pointer. ARGV: key prefix, version the caller holds, key suffix, "1" to skip the value when live
--- equals ARGV[2] (the caller has it already). Returns {live, meta or nil (sent only when live differs),
--- the value of {prefix}:v:{live}:{suffix} or nil}; {nil} when nothing is published.
-"""
-    + LIVE_VERSION_LUA
-    + """local value = false
-if live ~= ARGV[2] or ARGV[4] ~= '1' then value = redis.call('GET', base .. ':' .. ARGV[3]) end
-return {live, meta, value}
-"""
-)
-
-ITEMS_SCRIPT = """
--- KEYS: live pointer. ARGV: key prefix, version the caller holds, m, item ids...
--- When live equals ARGV[2] only the first m ids are read, otherwise all of them (the caller's cached
--- records belong to another version). Returns {live, meta or nil (sent only when live differs),
--- {records or nil, one per id read}}; {nil} when nothing is published.
-local live = redis.call('GET', KEYS[1])
-if not live then return {false} end
-local base = ARGV[1] .. ':v:' .. live
-local meta = false
-local last = #ARGV
-if live == ARGV[2] then last = 3 + tonumber(ARGV[3]) else meta = redis.call('GET', base .. ':meta') end
-local records = {}
-local keys = {}
-for i = 4, last do
-  keys[#keys + 1] = base .. ':i:' .. ARGV[i]
-  if #keys == 500 or i == last then
-    for _, record in ipairs(redis.call('MGET', unpack(keys))) do records[#records + 1] = record end
-    keys = {}
-  end
-end
-return {live, meta, records}
-"""
-
-
-@dataclass(frozen=True)
-class RedisFeatureStoreConfig:
-    """Connection and resilience settings. timeout_ms bounds socket connect and every reply; after
-    breaker_threshold consecutive outage errors calls fail at once for breaker_reset_seconds, then the
-    next call probes (success closes the circuit, failure opens it again). live_check_seconds: how long
-    a confirmed live version may answer get_items wholly from the item cache (0 = always ask Redis)."""
-
-    url: str = "redis://127.0.0.1:6379/0"
-    prefix: str = "wren"
-    timeout_ms: float = 50
-    breaker_threshold: int = 3
-    breaker_reset_seconds: float = 1.0
-    item_cache_size: int = 50_000
-    item_cache_ttl_seconds: float = 600.0
-    live_check_seconds: float = 1.0
-    events_per_user: int = 1000
-    stream_maxlen: int = 1_000_000
-
-
-class CircuitBreaker:
-    """purgatory breaker around Redis calls: only outage errors count, every failure surfaces as
-    Unavailable, and wren_redis_circuit_open follows the state."""
-
-    NAME = "redis-feature-store"
-
-    def __init__(self, threshold: int, reset_seconds: float) -> None:
-        self.state = "closed"
-        self._factory = AsyncCircuitBreakerFactory(
-            default_threshold=threshold,
-            default_ttl=reset_seconds,
-            exclude=[(BaseException, lambda exc: not isinstance(exc, OUTAGE_ERRORS))],
-        )
-        self._factory.add_listener(self._on_event)
-        self._breaker: AsyncCircuitBreaker | None = None
-        REDIS_CIRCUIT_OPEN.set(0)
-
-    def _on_event(self, name: str, kind: str, event: Any) -> None:
-        if kind == "state_changed":
-            self.state = event.state
-            REDIS_CIRCUIT_OPEN.set(0 if event.state == "closed" else 1)
-
-    async def call(self, op: str, request: Callable[[], Awaitable[T]]) -> T:
-        if self._breaker is None:
-            self._breaker = await self._factory.get_breaker(self.NAME)
-        try:
-            async with self._breaker:
-                return await request()
-        except OpenedState as opened:
-            opened.__traceback__ = None
-            FEATURE_STORE_ERRORS.labels(op).inc()
-            raise Unavailable("feature store unavailable: Redis circuit open after repeated failures") from None
-        except OUTAGE_ERRORS as exc:
-            FEATURE_STORE_ERRORS.labels(op).inc()
-            raise Unavailable(f"feature store unavailable: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -206,35 +83,6 @@ class RecordLookup:
         return out
 
 
-def item_batch(item_ids: np.ndarray, records: dict[int, ItemRecord | None], meta: Meta) -> ItemBatch:
-    """ItemBatch rows in request order, built exactly like ItemCatalog.batch (unknown ids: zero rows)."""
-    n = len(item_ids)
-    dense = np.zeros((n, meta.item_dense_dim), np.float32)
-    genres = np.zeros((n, len(meta.genres)), np.float32)
-    embedding = np.zeros((n, meta.embedding_dim), np.float32)
-    years = np.zeros(n, np.int32)
-    known = np.zeros(n, bool)
-    titles, genre_names = [""] * n, [""] * n
-    for row, item_id in enumerate(item_ids.tolist()):
-        record = records.get(item_id)
-        if record is None:
-            continue
-        known[row] = True
-        dense[row], genres[row], embedding[row], years[row] = record.dense, record.genres, record.embedding, record.year
-        titles[row], genre_names[row] = record.title, record.genre_names
-    return ItemBatch(
-        item_ids=item_ids,
-        known=known,
-        dense=dense,
-        genres=genres,
-        embedding=embedding,
-        titles=titles,
-        genre_names=genre_names,
-        years=years,
-        bundle_version=meta.version,
-    )
-
-
 class RedisFeatureStore(FeatureStore):
     """FeatureStore over records published by services.feature.publish, with real-time events applied
     on read. Every read takes the live pointer and that version's records in one Lua call, so a reply is
@@ -271,9 +119,9 @@ class RedisFeatureStore(FeatureStore):
         store = cls(client, config)
         try:
             await client.ping()
-            for script in (USER_SCRIPT, ITEMS_SCRIPT, VERSIONED_SCRIPT):
+            for script in SCRIPTS:
                 await client.script_load(script)
-            live = await client.get(store.keys.live)
+            live = cast(bytes | None, await client.get(store.keys.live))  # replies are bytes: no decode_responses
             if live is None:
                 raise FailedPrecondition(
                     f"no feature bundle published in Redis at {config.url} under prefix {config.prefix!r}"
@@ -319,7 +167,7 @@ class RedisFeatureStore(FeatureStore):
     ) -> tuple[VersionView, UserState, ItemLookup, list[Event], list]:
         """(version read, the user's state with events applied, item lookup, every recorded event, script reply)."""
         keys = [self.keys.live, self.keys.user_events(user_id), self.keys.user_version(user_id)]
-        args = [self.config.prefix, self._live, user_id, "1" if with_history else "0"]
+        args: list[str | int] = [self.config.prefix, self._live, user_id, "1" if with_history else "0"]
         reply = await self.breaker.call("get_user", lambda: self._user_script(keys=keys, args=args))
         view = await self._view(reply)
         _, _, record, counter, packed, _ = reply
@@ -379,7 +227,7 @@ class RedisFeatureStore(FeatureStore):
         missing = [item_id for item_id, record in records.items() if record is MISSING]
         known_view = self._views.get(version)
         if not missing and known_view and time.monotonic() - self._live_seen < self.config.live_check_seconds:
-            return item_batch(item_ids, records, known_view.meta)
+            return records_batch(item_ids, records, known_view.meta)
         cached = [item_id for item_id in unique if records[item_id] is not MISSING]
         args = [self.config.prefix, version, len(missing), *missing, *cached]
         reply = await self.breaker.call("get_items", lambda: self._items_script(keys=[self.keys.live], args=args))
@@ -389,11 +237,11 @@ class RedisFeatureStore(FeatureStore):
             records = {}
         for item_id, raw in zip(fetched, reply[2], strict=True):
             records[item_id] = self._remember(view.meta, item_id, raw)
-        return item_batch(item_ids, records, view.meta)
+        return records_batch(item_ids, records, view.meta)
 
     async def record_event(self, event: Event) -> int:
         events_key = self.keys.user_events(event.user_id)
-        fields = stream_fields(event)
+        fields: dict[FieldT, EncodableT] = {name: value for name, value in stream_fields(event).items()}
 
         async def transaction() -> list:
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -436,7 +284,7 @@ class RedisFeatureStore(FeatureStore):
         missing = [item_id for item_id, record in records.items() if record is MISSING]
         if missing:
             keys = [self.keys.item(meta.version, item_id) for item_id in missing]
-            raws = await self.breaker.call("get_items", lambda: self._redis.mget(keys))
+            raws = cast(list[bytes | None], await self.breaker.call("get_items", lambda: self._redis.mget(keys)))
             for item_id, raw in zip(missing, raws, strict=True):
                 records[item_id] = self._remember(meta, item_id, raw)
         return records
