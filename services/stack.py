@@ -1,11 +1,11 @@
-"""`wren up`: the whole stack on one machine — N replicas of each tier plus the gateway as processes."""
+"""`wren up`: the whole stack on one machine — N replicas of each tier plus the gateway as processes (starting,
+watching, restarting and stopping them; services.stack_state writes and prints what runs where)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
 import signal
@@ -15,17 +15,16 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.tiers import BACKEND_TIERS
+from services.stack_state import TIERS, Member, describe, site_url, write_state
 
 log = logging.getLogger(__name__)
 
-TIERS = BACKEND_TIERS
 READY_TIMEOUT_SECONDS = 180.0
 PORT_ATTEMPTS = 3  # a free port can be taken by another process between free_port() and the child's bind
 BIND_FAILURES = ("Failed to bind to address", "Address already in use")
@@ -35,19 +34,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-@dataclass
-class Member:
-    """One process of the stack; `port` is its gRPC port (the gateway's `http_port` is its REST API)."""
-
-    name: str
-    tier: str
-    port: int
-    metrics_port: int
-    http_port: int = 0
-    pid: int = 0
-    log: str = ""
 
 
 @dataclass
@@ -218,53 +204,14 @@ class LocalStack:
 
     def write_state(self) -> Path:
         """state.json (processes and endpoints) and prometheus_targets.json (file_sd for Prometheus)."""
-        directory = self.config.directory
-        gateway = self.gateway
-        state = {
-            "artifacts": str(self.config.artifacts),
-            "gateway": {
-                "grpc": f"{self.config.host}:{gateway.port}",
-                "http": f"http://{self.config.host}:{gateway.http_port}",
-            },
-            "processes": [asdict(m) for m in self.members],
-        }
-        (directory / "state.json").write_text(json.dumps(state, indent=1) + "\n")
-        targets = [
-            {
-                "targets": [f"{self.config.host}:{m.metrics_port}" for m in self.members if m.tier == tier],
-                "labels": {"tier": tier, "job": f"wren-{tier}"},
-            }
-            for tier in (*TIERS, "nearline", "gateway")
-            if tier != "nearline" or self.replicas(tier)
-        ]
-        (directory / "prometheus_targets.json").write_text(json.dumps(targets, indent=1) + "\n")
-        return directory / "state.json"
+        return write_state(self.config.directory, self.config.artifacts, self.config.host, self.members)
 
     @property
     def site_url(self) -> str:
-        """The web app's address; a wildcard bind address is shown as loopback, which a browser can open."""
-        host = self.config.host
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
-        return f"http://{host}:{self.gateway.http_port}/"
+        return site_url(self.config.host, self.gateway.http_port)
 
     def describe(self) -> str:
-        gateway = self.gateway
-        lines = [
-            f"Wren is up: open {self.site_url}",
-            f"  bundle  {self.config.artifacts}",
-            f"  HTTP  http://{self.config.host}:{gateway.http_port}/v1/recommendations?user_id=1&k=10",
-            f"  gRPC  {self.config.host}:{gateway.port}  (wren.v1.GatewayService; reflection on)",
-            f"  metrics  http://{self.config.host}:{gateway.http_port}/metrics",
-            "",
-            f"  {'process':<12}{'pid':>8}{'grpc':>8}{'metrics':>9}",
-        ]
-        lines += [f"  {m.name:<12}{m.pid:>8}{m.port:>8}{m.metrics_port:>9}" for m in self.members]
-        lines += [
-            "",
-            f"  state: {self.config.directory / 'state.json'}   logs: {self.config.directory / 'logs'}",
-            "  Ctrl-C stops everything.",
-        ]
-        return "\n".join(lines)
+        return describe(self.config.directory, self.config.artifacts, self.config.host, self.members)
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)

@@ -125,7 +125,7 @@ class Applier:
             return event.rating is not None and event.rating >= self.config.positive_threshold
         return event.type == "click"
 
-    def _args(self, item: StreamEvent) -> list[object]:
+    def _args(self, item: StreamEvent) -> list[str | int]:
         event, keys = item.event, self.keys
         rating = "" if event.rating is None else repr(float(event.rating))
         return [

@@ -8,9 +8,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from services.common.nearline_keys import NearlineKeys
 from services.common.redis_layout import stream_fields
@@ -90,7 +92,8 @@ class NearlineConsumer:
         reply = await self.client.xreadgroup(
             self.keys.group, self.config.consumer, {self.keys.stream: start}, count=self.config.batch, block=block
         )
-        return reply[0][1] if reply else []
+        streams = cast(list[tuple[str, list[Entry]]], reply)  # RESP2, decoded: [(stream, entries)]; stubs allow RESP3
+        return streams[0][1] if streams else []
 
     async def claim(self) -> int:
         """Takes over entries other consumers left pending for claim_idle_ms and handles them."""
@@ -138,7 +141,7 @@ class NearlineConsumer:
             for entry_id, fields, reason in dead:
                 pipe.xadd(
                     self.keys.dead_letters,
-                    {**fields, "entry": entry_id, "reason": reason},
+                    _dead_letter(fields, entry_id, reason),
                     maxlen=self.config.dead_letters_maxlen,
                     approximate=True,
                 )
@@ -181,6 +184,11 @@ class NearlineConsumer:
                 self._own_pending = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), self.config.retry_seconds)
+
+
+def _dead_letter(fields: dict[str, str], entry_id: str, reason: str) -> dict[FieldT, EncodableT]:
+    """A dead-letter entry: the original fields, the entry id and why (typed as redis-py's xadd takes it)."""
+    return {name: value for name, value in {**fields, "entry": entry_id, "reason": reason}.items()}
 
 
 def _fields(item: StreamEvent) -> dict[str, str]:
