@@ -124,13 +124,10 @@ def scale_for(args: argparse.Namespace) -> str:
 
 def suite_context(args: argparse.Namespace) -> SuiteContext:
     scale = SCALES[scale_for(args)]
-    overrides: dict[str, object] = {}
     if args.concurrency is not None:
-        overrides |= {"concurrency": (args.concurrency,), "cache_concurrency": args.concurrency}
+        scale = dataclasses.replace(scale, concurrency=(args.concurrency,), cache_concurrency=args.concurrency)
     if args.duration is not None:
-        overrides["duration"] = args.duration
-    if overrides:
-        scale = dataclasses.replace(scale, **overrides)
+        scale = dataclasses.replace(scale, duration=args.duration)
     return SuiteContext(
         scale=scale,
         out=args.out,

@@ -4,6 +4,7 @@ as the served ones (fitted on all of the training part) while no model has seen 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +85,8 @@ def crossfit_rows(
             ["user_id", "timestamp", "item_id"], kind="stable", ignore_index=True
         )
         recaller, builder, items = _fold_recall(ratings, users, item_side, config)
-        rows = dict(
+        rows = functools.partial(
+            candidate_rows,
             recaller=recaller,
             users=users,
             builder=builder,
@@ -97,9 +99,9 @@ def crossfit_rows(
             seed=config.seed + k,
         )
         if (in_fold & ~is_valid).any():
-            fit_parts.append(candidate_rows(held_out=labels[in_fold & ~is_valid], **rows))
+            fit_parts.append(rows(held_out=labels[in_fold & ~is_valid]))
         if (in_fold & is_valid).any():
-            valid_parts.append(candidate_rows(held_out=labels[in_fold & is_valid], proposals=proposals, **rows))
+            valid_parts.append(rows(held_out=labels[in_fold & is_valid], proposals=proposals))
     if not fit_parts or not valid_parts:
         raise ValueError(
             "too few label users to train the rankers: none left for training or none for "

@@ -19,7 +19,7 @@ from pipeline.evaluation.baselines import fit_baselines
 from pipeline.evaluation.metrics import interaction_counts, list_metrics, relevant_items, sample_interval
 from pipeline.index_tuning import index_recall_at
 from pipeline.ranking_data import snapshot_rows
-from pipeline.split import Split, make_split
+from pipeline.split import Split, column_by_user, make_split
 from wren.core.bundle import Bundle
 from wren.core.index.factory import build_index, load_index
 from wren.core.onnx import cpu_session
@@ -104,15 +104,18 @@ def recall_metrics(
     builder = ProfileBuilder.from_bundle(bundle)
     users = bundle.users
     positives = test[test["rating"] >= bundle.positive_threshold]
-    by_user = {int(u): g.to_numpy(np.int64) for u, g in positives.groupby("user_id")["item_id"]}
+    by_user = column_by_user(positives)
     user_ids = sample_users(np.array([u for u in by_user if users.row(u) is not None], np.int64), max_users, seed)
     depth = max(ks)
     discount = 1.0 / np.log2(np.arange(2, depth + 2))
     sums: dict[str, np.ndarray] = {}
     evaluated, queries = 0, []
-    for user_id in user_ids:
-        profile = builder.profile(int(user_id), builder.snapshot_state(users, users.row(int(user_id))))
-        relevant = np.setdiff1d(by_user[int(user_id)], profile.rated_items)
+    for user_id in user_ids.tolist():
+        user_row = users.row(user_id)
+        if user_row is None:  # sampled from users with a row: never
+            continue
+        profile = builder.profile(user_id, builder.snapshot_state(users, user_row))
+        relevant = np.setdiff1d(by_user[user_id], profile.rated_items)
         if len(relevant) == 0:
             continue
         evaluated += 1
@@ -132,7 +135,7 @@ def recall_metrics(
                 ndcg = (hits[:k] * discount[:k]).sum() / ideal[min(k, len(relevant)) - 1]
                 row += [hits[:k].sum() / len(relevant), ndcg, float(hits[:k].any())]
             sums[name] = sums.get(name, 0.0) + np.array(row)
-    metrics = {}
+    metrics: dict[str, dict[str, float]] = {}
     for name, total in sums.items():
         mean = total / max(evaluated, 1)
         metrics[name] = {}

@@ -85,8 +85,8 @@ def _event(record: object, path: Path, line: int) -> tuple[str, tuple[int, int, 
     for name in ("user_id", "item_id", "timestamp"):
         value = record.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "timestamp" else 1):
-            kind = "non-negative" if name == "timestamp" else "positive"
-            raise bad(f"{name} must be a {kind} integer, got {value!r}")
+            sign = "non-negative" if name == "timestamp" else "positive"
+            raise bad(f"{name} must be a {sign} integer, got {value!r}")
     kind = record.get("type")
     if kind not in EVENT_TYPES:
         raise bad(f"type must be one of {', '.join(EVENT_TYPES)}, got {kind!r}")

@@ -4,6 +4,7 @@ ordered by the trained ranker and re-ranked as the gateway does, and the mix wit
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,11 +41,11 @@ def fit_quotas(
     candidates: int,
     k: int,
     max_genre_share: float,
-) -> tuple[dict[str, float], list[dict]]:
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """(best mix, every mix with its validation NDCG@k). `proposals[user]` are the channels' own lists,
     `score(user, item_ids)` the ranker's scores, `genres(item_ids)` the items' genres for the re-rank."""
     discount = 1.0 / np.log2(np.arange(2, k + 2))
-    results = []
+    results: list[dict[str, Any]] = []
     for mix in quota_grid():
         ndcgs = []
         for user, channel_lists in proposals.items():

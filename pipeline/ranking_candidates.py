@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipeline.features import ItemFeatures
 from pipeline.ranking_data import assemble
+from pipeline.split import column_by_user
 from wren.core.bundle import UserTable
 from wren.core.profiles import ProfileBuilder
 from wren.core.recall.channels import Proposal
@@ -74,8 +75,9 @@ def candidate_rows(
     `proposals` dict, each user's rows are the union of every channel's own top `depth` (not the merged
     list), and the channels' lists are stored in it by user (for fitting merge quotas)."""
     rng = np.random.default_rng(seed)
-    gains = held_out.assign(gain=1.0 + (held_out["rating"] >= threshold)).groupby("user_id")
-    by_user = {int(u): (g["item_id"].to_numpy(np.int64), g["gain"].to_numpy(np.float32)) for u, g in gains}
+    gains = held_out.assign(gain=1.0 + (held_out["rating"] >= threshold))
+    gain_of = column_by_user(gains, "gain", np.float32)
+    by_user = {user_id: (ids, gain_of[user_id]) for user_id, ids in column_by_user(gains).items()}
     channels = recall_feature_width(len(recaller.channels))
     parts: dict[str, list[np.ndarray]] = {"user": [], "row": [], "item": [], "gain": [], "hard": [], "features": []}
     for user_id in sorted(by_user):

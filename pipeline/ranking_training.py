@@ -4,6 +4,7 @@ to ONNX and checks parity."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -56,16 +57,17 @@ def train_rankers(
     result = RankingResult()
     prior = _prior(fit, valid, config) if config.ranking.prior else None
     for name in config.ranking.models:
-        model = build_model(name, dims, scaler, pretrained=pretrained, seed=config.seed)
-        if prior is not None:
-            model = PriorRanker(model, prior["column"], prior["initial_scale"])
+        ranker = build_model(name, dims, scaler, pretrained=pretrained, seed=config.seed)
+        with_prior = None if prior is None else PriorRanker(ranker, prior["column"], prior["initial_scale"])
+        model = ranker if with_prior is None else with_prior
         history = train_pairwise(model, fit, valid, trainer)
-        valid_ndcg, scales = history.best_valid_ndcg, {}
-        if prior is not None:
-            scales["trained_scale"] = float(model.scale.detach())
+        valid_ndcg = history.best_valid_ndcg
+        scales: dict[str, Any] = {}
+        if with_prior is not None:
+            scales["trained_scale"] = float(with_prior.scale.detach())
             if config.ranking.tune_prior_scale:
-                by_scale = tune_prior_scale(model, valid, config.evaluation.k)
-                valid_ndcg = by_scale[float(model.scale.detach())]
+                by_scale = tune_prior_scale(with_prior, valid, config.evaluation.k)
+                valid_ndcg = by_scale[float(with_prior.scale.detach())]
                 scales["valid_candidate_ndcg_by_scale"] = {f"{value:g}": ndcg for value, ndcg in by_scale.items()}
         relative = f"models/{name}.onnx"
         sample = {key: value[:8] for key, value in parity_inputs.items()}
@@ -85,10 +87,10 @@ def train_rankers(
             "valid_candidate_ndcg": valid_ndcg,
             "train_seconds": round(history.seconds, 2),
         }
-        if prior is not None:
+        if prior is not None and with_prior is not None:
             result.entries[name]["prior"] = {
                 **prior,
-                "scale": float(model.scale.detach()),
+                "scale": float(with_prior.scale.detach()),
                 **scales,
                 "initial_valid_candidate_ndcg": history.initial_ndcg,
             }

@@ -10,6 +10,18 @@ import pandas as pd
 PROTOCOLS = ("time", "random")
 
 
+def column_by_user(frame: pd.DataFrame, column: str = "item_id", dtype: type = np.int64) -> dict[int, np.ndarray]:
+    """Each user's values of `column` (in frame order), by user id ascending: groupby without its untyped keys."""
+    ordered = frame.sort_values("user_id", kind="stable")
+    users = ordered["user_id"].to_numpy(np.int64)
+    values = ordered[column].to_numpy(dtype)
+    if not len(users):
+        return {}
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    return {int(users[a]): values[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)}
+
+
 @dataclass(frozen=True)
 class Split:
     """train/test: ratings frames sorted by (user_id, timestamp, item_id), fresh RangeIndex.

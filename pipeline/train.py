@@ -26,12 +26,13 @@ from pipeline.quotas import fit_quotas, scores_by_user
 from pipeline.ranking_training import RankingResult, train_rankers
 from pipeline.recall_models import fit_recall_models, save_recall_models
 from pipeline.report import summary_table, write_report
-from pipeline.split import Split, make_split
+from pipeline.split import Split, column_by_user, make_split
 from pipeline.users import align_segments, user_table
 from wren.core.bundle import Bundle, UserTable
 from wren.core.bundle_writer import BundleWriter, data_fingerprint, new_version
 from wren.core.index.base import VectorIndex
 from wren.core.index.factory import build_index
+from wren.core.index.hnsw import HnswIndex
 from wren.core.manifest import FORMAT_VERSION, Manifest
 from wren.core.recall.channels import CHANNELS
 from wren.core.rerank import MAX_GENRE_SHARE
@@ -168,7 +169,7 @@ def _run(
             model = ranking.models[ranking.default_model]
             by_user = scores_by_user(valid_rows, predict(model, valid_rows.inputs))
             is_valid = labels.test["user_id"].isin(valid_users)
-            held = {int(u): g.to_numpy(np.int64) for u, g in labels.test[is_valid].groupby("user_id")["item_id"]}
+            held = column_by_user(labels.test[is_valid])
             names = np.array(genres)
             quotas, search = fit_quotas(
                 {u: p for u, p in proposals.items() if u in held},
@@ -266,6 +267,8 @@ def _run(
 
 
 def _write_users(writer: BundleWriter, relative: str, users: UserTable) -> None:
+    if users.rated_ratings is None or users.rated_timestamps is None:  # optional only in bundles from before them
+        raise ValueError("a user table built by training holds every rating and its timestamp")
     writer.save_npz(
         relative,
         ids=users.ids,
@@ -319,10 +322,11 @@ def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) ->
         "exact": build_index("exact", dim, ids, vectors),
     }
     calibration: dict = {}
-    if config.index.target_recall > 0 and len(ids) > 0:
+    hnsw = indexes["hnsw"]
+    if isinstance(hnsw, HnswIndex) and config.index.target_recall > 0 and len(ids) > 0:
         queries = calibration_queries(indexes["exact"], ids, vectors, config.index.calibration_queries, config.seed)
         calibration = calibrate_ef(
-            indexes["hnsw"], indexes["exact"], queries, config.index.target_recall, floor=config.index.ef_search
+            hnsw, indexes["exact"], queries, config.index.target_recall, floor=config.index.ef_search
         )
     return indexes, calibration
 

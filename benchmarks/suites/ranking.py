@@ -116,7 +116,7 @@ def _model(
     for size, inputs in batches.items():
         ctx.say(f"  {name}: {size} candidates x {ctx.scale.ranking_iterations}")
         times = interleaved(engines, inputs, ctx.scale.ranking_iterations)
-        entry = {engine: latency_ms(times[engine]) for engine in ENGINES}
+        entry: dict[str, Any] = {engine: latency_ms(times[engine]) for engine in ENGINES}
         entry["pytorch_over_onnxruntime_p50"] = entry["pytorch"]["p50"] / entry["onnxruntime"]["p50"]
         entry["iterations"] = ctx.scale.ranking_iterations
         result["batches"][str(size)] = entry

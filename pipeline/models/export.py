@@ -120,7 +120,9 @@ def export_onnx(model: nn.Module, sample: dict[str, np.ndarray], path: Path) -> 
 def onnx_predict(path: Path, inputs: dict[str, np.ndarray], batch_size: int = 8192) -> np.ndarray:
     """[n] scores of the ONNX model at `path` for named numpy inputs, via onnxruntime (1 intra-op thread)."""
     session = cpu_session(path)
-    feeds = {name: np.ascontiguousarray(inputs[name], dtype=dtype) for name, (dtype, _) in MODEL_INPUTS.items()}
+    feeds: dict[str, np.ndarray] = {
+        name: np.ascontiguousarray(inputs[name], dtype=dtype) for name, (dtype, _) in MODEL_INPUTS.items()
+    }
     n = len(feeds["item_index"])
     out = [
         session.run([MODEL_OUTPUT], {name: array[start : start + batch_size] for name, array in feeds.items()})[0]

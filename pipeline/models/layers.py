@@ -50,6 +50,11 @@ class Standardizer(nn.Module):
     The buffers are persistent, so they travel in the state dict and are baked into the ONNX graph.
     """
 
+    user_mean: torch.Tensor  # the buffers, as register_buffer makes them (nn.Module's __getattr__ is untyped)
+    user_std: torch.Tensor
+    item_mean: torch.Tensor
+    item_std: torch.Tensor
+
     def __init__(self, scaler: FeatureScaler) -> None:
         super().__init__()
         for name in ("user_mean", "user_std", "item_mean", "item_std"):

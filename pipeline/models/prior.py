@@ -23,6 +23,8 @@ class PriorRanker(Ranker):
     would tie at 1.0 past a logit of ~16. `scale` is trained, then set on validation NDCG by `tune_prior_scale`;
     `column` is fixed (a buffer in the ONNX graph)."""
 
+    column: torch.Tensor  # a buffer (nn.Module's __getattr__ is untyped)
+
     def __init__(self, inner: Ranker, column: int, scale: float) -> None:
         super().__init__()
         self.inner = inner
