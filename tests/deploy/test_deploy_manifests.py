@@ -1,5 +1,6 @@
 """The container image and the Kubernetes manifests: rendered with kustomize, schema-validated, and held to
 the deployment policy (probes, resources, security, disruption budgets, autoscaling, network policy)."""
+# Long: one deployment-policy suite; the rendered-manifest, Dockerfile and network-policy helpers above serve all of it.
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """`wren bench`: every suite at a tiny size through the CLI, checked for structure and honest figures."""
+# Long: every bench suite runs against the same module-scoped tiny stack and artifacts.
 
 from __future__ import annotations
 

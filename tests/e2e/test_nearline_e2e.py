@@ -1,5 +1,6 @@
 """The learning loop end to end, as separate processes on a real redis-server: nearline exactly-once under
 SIGKILL, trending into the popularity channel, invalidation across gateways, gated retrain with hot reload."""
+# Long: the learning loop is one scenario over shared redis-server and stack processes (module fixtures).
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """The whole stack as separate processes (`wren up` machinery): API, read-your-writes, faults, metrics."""
+# Long: the API, fault and metrics cases share one module-scoped `wren up` stack.
 
 from __future__ import annotations
 

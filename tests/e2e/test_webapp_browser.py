@@ -4,6 +4,7 @@ Screenshots of each page go to $WREN_WEBAPP_SCREENSHOTS when it is set (`docs/im
 otherwise to a temporary directory. The stack serves the tiny test bundle, or $WREN_WEBAPP_ARTIFACTS when set
 (any trained artifacts root, e.g. the one `make demo` serves).
 """
+# Long: every page's checks share one browser session and one `wren up` stack (module fixtures).
 
 from __future__ import annotations
 

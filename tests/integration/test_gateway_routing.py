@@ -1,4 +1,5 @@
 """Gateway routing: the replica ring, discovery, and failover/ejection/health against real loopback servers."""
+# Long: ring, discovery and failover cases share the fake clock, controlled source and echo replicas defined here.
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """The ranking service over real loopback gRPC: parity with offline ONNX, A/B, bad input, hot reload."""
+# Long: parity, A/B, bad-input and reload cases share one trained bundle and served ranking tier.
 
 from __future__ import annotations
 

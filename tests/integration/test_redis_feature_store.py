@@ -1,4 +1,5 @@
 """Redis backend specifics: record layout, atomic bundle switches, pruning, fail-fast outages, the event stream."""
+# Long: every case shares the real redis-server and the published tiny bundle (module fixtures).
 
 from __future__ import annotations
 

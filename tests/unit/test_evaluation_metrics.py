@@ -1,4 +1,5 @@
 """Top-K metrics against hand-computed values, the random split protocol, and the baseline recommenders."""
+# Long: each metric and baseline is checked against hand-computed values, which take the room.
 
 from __future__ import annotations
 

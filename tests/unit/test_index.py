@@ -1,4 +1,5 @@
 """Contract, recall, persistence and mutation tests for the HNSW, exact and LSH vector indexes."""
+# Long: one contract suite parametrised over the three index kinds, then each kind's persistence and mutation cases.
 
 from __future__ import annotations
 
