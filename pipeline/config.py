@@ -151,7 +151,7 @@ class TrainConfig(ConfigSection):
         e.g. `config.updated(seed=3, evaluation={"protocol": "random"})`."""
         values = self.model_dump()
         for name, value in changes.items():
-            values[name] = {**values[name], **value} if isinstance(value, dict) else value
+            values[name] = {**values.get(name, {}), **value} if isinstance(value, dict) else value
         return config_from_dict(values)
 
 
@@ -194,4 +194,7 @@ def load_config(path: Path | None, **overrides: Any) -> TrainConfig:
         with open(path, "rb") as handle:
             values = tomllib.load(handle)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return config_from_dict(values)
+    try:
+        return config_from_dict(values)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}" if path is not None else str(error)) from None

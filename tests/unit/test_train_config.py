@@ -75,3 +75,14 @@ def test_index_defaults_are_the_index_constructors() -> None:
     index, hnsw = IndexConfig(), HnswIndex(4)
     assert (index.m, index.ef_search, index.full_scan_share) == (16, 128, 1 / 16)
     assert (hnsw.ef_search, hnsw.full_scan_share) == (index.ef_search, index.full_scan_share)
+
+
+def test_wren_train_prints_the_bad_key_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wren.cli.main import main
+
+    path = tmp_path / "bad.toml"
+    path.write_text("[embedding]\ndim = 'wide'\n")
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--config", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"wren train: error: {path}: config.embedding.dim: input should be a valid integer")
+    assert "Traceback" not in error and not (tmp_path / "out").exists()
