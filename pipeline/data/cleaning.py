@@ -116,7 +116,7 @@ def _sort_order(keys: list[np.ndarray]) -> np.ndarray:
 
     Packs as many keys as fit into one int64 and argsorts that, re-ranking the sorted prefix whenever
     the next key no longer fits: much faster than a multi-key lexsort on tens of millions of rows (25M synthetic
-    ratings: 112 s against 148 s for `sort_values([...], kind="stable")`, 2 busy cores).
+    ratings, 2 busy cores: 112 s, plus 26 s for the `take`, against 148 s for `sort_values(kind="stable")`).
     """
     order = np.arange(keys[0].size)
     prefix = np.zeros(keys[0].size, dtype=np.int64)
