@@ -1,4 +1,5 @@
 """`wren train`: data -> features, embeddings, indexes, ranking models -> an evaluated, published bundle."""
+# Long: one run is one sequence of steps over shared state (split, models, rows, manifest); the work is elsewhere.
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from pipeline.config import TrainConfig
 from pipeline.crossfit import ItemSide, crossfit_rows, sample_label_users
 from pipeline.data.dataset import Dataset
 from pipeline.data.loaders import load_dataset
+from pipeline.embedding_indexes import build_indexes
 from pipeline.engine import Engine
 from pipeline.evaluate import LOCAL, evaluate_bundle
 from pipeline.events import merge_events
-from pipeline.index_tuning import calibrate_ef, calibration_queries
 from pipeline.models.trainer import predict
 from pipeline.progress import Steps
 from pipeline.quotas import fit_quotas, scores_by_user
@@ -30,9 +31,6 @@ from pipeline.split import Split, column_by_user, make_split
 from pipeline.users import align_segments, user_table
 from wren.core.bundle import Bundle, UserTable
 from wren.core.bundle_writer import BundleWriter, data_fingerprint, new_version
-from wren.core.index.base import VectorIndex
-from wren.core.index.factory import build_index
-from wren.core.index.hnsw import HnswIndex
 from wren.core.manifest import FORMAT_VERSION, Manifest
 from wren.core.recall.channels import CHANNELS
 from wren.core.rerank import MAX_GENRE_SHARE
@@ -148,7 +146,7 @@ def _run(
                 config.cold_start.min_interactions,
                 config.cold_start.content_neighbours,
             )
-            indexes, calibration = _build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
+            indexes, calibration = build_indexes(items.ids[has_embedding], vectors[has_embedding], config)
         with steps.step(f"recall models and ranking candidates ({config.ranking.folds} cross-fitted folds)"):
             rng = np.random.default_rng(config.seed)
             label_rows, unlabelled = sample_label_users(labels.test, config.ranking.max_label_users, rng)
@@ -292,43 +290,6 @@ def _seed_everything(config: TrainConfig) -> None:
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-
-
-def _build_indexes(ids: np.ndarray, vectors: np.ndarray, config: TrainConfig) -> tuple[dict[str, VectorIndex], dict]:
-    """The embedding indexes, and how HNSW's search width was calibrated to `index.target_recall` (an empty
-    dict when the target is 0)."""
-    dim = vectors.shape[1]
-    indexes = {
-        "hnsw": build_index(
-            "hnsw",
-            dim,
-            ids,
-            vectors,
-            m=config.index.m,
-            ef_construction=config.index.ef_construction,
-            ef_search=config.index.ef_search,
-            full_scan_share=config.index.full_scan_share,
-            seed=config.seed,
-        ),
-        "lsh": build_index(
-            "lsh",
-            dim,
-            ids,
-            vectors,
-            n_tables=config.index.lsh_tables,
-            n_projections=config.index.lsh_projections,
-            seed=config.seed,
-        ),
-        "exact": build_index("exact", dim, ids, vectors),
-    }
-    calibration: dict = {}
-    hnsw = indexes["hnsw"]
-    if isinstance(hnsw, HnswIndex) and config.index.target_recall > 0 and len(ids) > 0:
-        queries = calibration_queries(indexes["exact"], ids, vectors, config.index.calibration_queries, config.seed)
-        calibration = calibrate_ef(
-            hnsw, indexes["exact"], queries, config.index.target_recall, floor=config.index.ef_search
-        )
-    return indexes, calibration
 
 
 def _titles(dataset: Dataset, ids: np.ndarray) -> list[str]:
