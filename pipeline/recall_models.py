@@ -20,6 +20,7 @@ from wren.core.cf import CFModel
 from wren.core.index.base import VectorIndex
 from wren.core.index.factory import build_index
 from wren.core.item_graph import ItemGraph, SparseItemGraph
+from wren.core.manifest import CfEntry
 from wren.core.recall.catalog import RecallCatalog
 from wren.core.recall.content import ContentSpace
 
@@ -108,16 +109,16 @@ def recall_catalog(
     )
 
 
-def save_recall_models(models: RecallModels, writer: BundleWriter, config: TrainConfig) -> dict:
+def save_recall_models(models: RecallModels, writer: BundleWriter, config: TrainConfig) -> CfEntry:
     """Writes cf.npz, index/cf/ and graphs/<name>.npz; returns the manifest's "cf" entry."""
     writer.save_npz("cf.npz", item_factors=models.cf.item_factors)
     for name, graph in models.graphs.items():
         writer.save_npz(f"graphs/{name}.npz", **graph.arrays())
     params = cf_index(models, config).save(writer.path("index/cf/"))
-    return {
-        "index_kind": config.cf_index.kind,
-        "index": params,
-        "factors": models.cf.factors,
-        "regularization": models.cf.regularization,
-        "alpha": models.cf.alpha,
-    }
+    return CfEntry(
+        index_kind=config.cf_index.kind,
+        index=params,
+        factors=models.cf.factors,
+        regularization=models.cf.regularization,
+        alpha=models.cf.alpha,
+    )

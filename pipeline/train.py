@@ -31,7 +31,7 @@ from pipeline.split import Split, column_by_user, make_split
 from pipeline.users import align_segments, user_table
 from wren.core.bundle import Bundle, UserTable
 from wren.core.bundle_writer import BundleWriter, data_fingerprint, new_version
-from wren.core.manifest import FORMAT_VERSION, Manifest
+from wren.core.manifest import FORMAT_VERSION, Manifest, RecallEntry
 from wren.core.recall.channels import CHANNELS
 from wren.core.rerank import MAX_GENRE_SHARE
 from wren.core.schema import ITEM_DENSE, USER_COUNTERS, USER_DENSE
@@ -243,7 +243,9 @@ def _run(
             manifest.cf = cf_entry
             manifest.index_calibration = calibration
             manifest.item_graphs = sorted(served.graphs)
-            manifest.recall = {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
+            manifest.recall = RecallEntry.model_validate(
+                {"quotas": quotas, "candidates": config.recall.candidates, "quota_search": search}
+            )
             writer.write_manifest(manifest)
         with steps.step("evaluating the served list on the test split"):
             metrics = evaluate_bundle(

@@ -17,6 +17,7 @@ from benchmarks import plots
 from benchmarks.report import table
 from benchmarks.suites import SuiteContext, SuiteReport
 from wren.core.bundle import Bundle
+from wren.core.manifest import Manifest
 
 
 def _train_child(config: dict[str, Any], data: str, out: str, progress: bool) -> None:
@@ -27,7 +28,7 @@ def _train_child(config: dict[str, Any], data: str, out: str, progress: bool) ->
     train(Path(data), Path(out), config_from_dict(config), served_lists, progress=progress)
 
 
-def _train_in_fresh_process(config: dict[str, Any], data: Path, out: Path, progress: bool) -> dict[str, Any]:
+def _train_in_fresh_process(config: dict[str, Any], data: Path, out: Path, progress: bool) -> Manifest:
     """Trains in a spawned process, so that each size's peak memory is its own (its step lines go to stderr
     when `progress`); returns the manifest."""
     process = multiprocessing.get_context("spawn").Process(
