@@ -172,8 +172,8 @@ def _served_in_shards(
     """The served lists of `users`, fetched in one call per engine slot (each slot serves its own shard)."""
     shards = [shard for shard in np.array_split(np.asarray(users, np.int64), engine.parallelism) if len(shard)]
     if len(shards) <= 1:
-        return source(bundle_dir, users, k, progress=progress)
-    parts = engine.map(source, [(bundle_dir, shard, k) for shard in shards])
+        return source(bundle_dir, users.tolist(), k, progress=progress)
+    parts = engine.map(source, [(bundle_dir, shard.tolist(), k) for shard in shards])
     lists = {user: ids for part in parts for user, ids in part.lists.items()}
     return ServedLists(lists, sum(part.degraded for part in parts), parts[0].source)
 
