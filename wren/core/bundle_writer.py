@@ -9,6 +9,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,8 @@ class BundleWriter:
         return target
 
     def save_npz(self, relative: str, **arrays: np.ndarray) -> None:
-        np.savez(self.path(relative), **arrays)
+        named: dict[str, Any] = arrays  # numpy's stub would match a **dict of arrays against allow_pickle
+        np.savez(self.path(relative), allow_pickle=False, **named)
 
     def save_npy(self, relative: str, array: np.ndarray) -> None:
         np.save(self.path(relative), array, allow_pickle=False)
