@@ -3,8 +3,6 @@ own when a tier is down (a cold-start profile, per-segment popular lists, genre 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from wren.core.arrays import IdIndex, rank_scores
@@ -31,8 +29,9 @@ class FallbackCatalog:
         items = bundle.items
         names = np.array(bundle.genres)
         self.index = IdIndex(items.ids)
-        self.titles = items.titles
-        self.genres = [list(names[row.astype(bool)]) for row in items.genres]
+        # One more entry than items, read for row -1 (an id the bundle does not know): no title, no genres.
+        self.titles = [*items.titles, ""]
+        self.genres = [*(list(names[row.astype(bool)]) for row in items.genres), []]
         self.users = bundle.users
         self.recall_channels = tuple(bundle.schema.get("recall_channels", []))
         self.profiles = ProfileBuilder.from_bundle(bundle)
@@ -76,16 +75,19 @@ class FallbackCatalog:
             recall_features=self.recall_features(len(ids)),
         )
 
-    def display(self, item_ids: np.ndarray) -> tuple[list[str], Sequence[list[str]]]:
+    def rows(self, item_ids: np.ndarray) -> list[int]:
+        """Each id's row for `titles` and `genres` (-1, which reads "" and [], for ids the bundle does not know)."""
+        return self.index.rows(item_ids).tolist()
+
+    def display(self, item_ids: np.ndarray) -> tuple[list[str], list[list[str]]]:
         """(titles, genres) of each id, "" and [] for ids the bundle does not know."""
-        rows = self.index.rows(item_ids).tolist()
-        titles = [self.titles[row] if row >= 0 else "" for row in rows]
-        return titles, [self.genres[row] if row >= 0 else [] for row in rows]
+        rows = self.rows(item_ids)
+        return [self.titles[row] for row in rows], [self.genres[row] for row in rows]
 
     def describe(self, item_id: int) -> tuple[str, list[str]]:
         """(title, genres); empty for ids the bundle does not know."""
         row = self.index.row(item_id)
-        return (self.titles[row], self.genres[row]) if row >= 0 else ("", [])
+        return self.titles[row], self.genres[row]
 
     def similar_by_genre(self, item_id: int, n: int) -> np.ndarray:
         """Popular items sharing the item's first genre: a stand-in when the recall tier is down."""
@@ -97,6 +99,6 @@ class FallbackCatalog:
         chosen = [
             int(item)
             for item, row in zip(self.popular, rows, strict=True)
-            if item != item_id and row >= 0 and wanted in self.genres[row]
+            if item != item_id and wanted in self.genres[row]
         ]
         return np.asarray(chosen[:n], np.int64)

@@ -89,11 +89,10 @@ class Gateway:
 
     @property
     def http_port(self) -> int:
-        site = next(iter(self.http.sites))
-        return site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined, union-attr]
+        return int(self.http.addresses[0][1])
 
     def ready(self) -> bool:
-        return all(tier.ring.routable for tier in self.tiers.values())
+        return routable(self.tiers)
 
     async def stop(self, grace: float) -> None:
         await self.grpc.stop(grace)
@@ -106,6 +105,11 @@ class Gateway:
             await self.invalidations.stop()
         if self.watcher is not None:
             await self.watcher.stop()
+
+
+def routable(tiers: dict[str, Tier]) -> bool:
+    """Ready: every tier has a replica to route to."""
+    return all(tier.ring.routable for tier in tiers.values())
 
 
 async def _tier(name: str, spec: str, settings: GatewaySettings) -> Tier:
@@ -167,11 +171,15 @@ async def start(settings: GatewaySettings) -> Gateway:
         port=settings.port,
         capacity=settings.capacity,
     )
-    gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
+    front = GatewayHttp(
+        recommender,
+        catalogue,
+        lambda: routable(tiers),
+        tracker("gateway", settings.capacity),
+    )
+    gateway = Gateway(service, web.AppRunner(front.app(), access_log=None), recommender, tiers)
     if settings.redis_url:
         gateway.invalidations = await _invalidations(settings, recommender)
-    front = GatewayHttp(recommender, catalogue, gateway.ready, tracker("gateway", settings.capacity))
-    gateway.http = web.AppRunner(front.app(), access_log=None)
     await gateway.http.setup()
     await web.TCPSite(gateway.http, settings.host, settings.http_port).start()
     for tier in tiers.values():

@@ -215,17 +215,18 @@ class Recommender:
         candidates = pool.candidates
         ids, recall_scores = candidates.item_ids, candidates.scores
         keep = unseen(ids, self._seen(user.user_id, user.rated_items))
-        order = [int(i) for i in ranked_order(recall_scores, rank) if keep[i]]
-        titles, genres = served.catalog.display(ids)
-        chosen = diversify(order, genres, k, self.config.max_genre_share)
+        ranked = ranked_order(recall_scores, rank)
+        order = ranked[keep[ranked]].tolist()
+        catalog = served.catalog
+        rows = catalog.rows(ids)
+        genres = [catalog.genres[row] for row in rows]
         items = []
-        for i in chosen:
+        for i in diversify(order, genres, k, self.config.max_genre_share):
             rank_score = float(rank.scores[i]) if rank is not None and rank.known[i] else None
             recall_score = float(recall_scores[i])
             score = rank_score if rank_score is not None else recall_score
-            items.append(
-                RecommendedItem(int(ids[i]), titles[i], genres[i], score, pool.sources(i), rank_score, recall_score)
-            )
+            title, sources = catalog.titles[rows[i]], pool.sources(i)
+            items.append(RecommendedItem(int(ids[i]), title, genres[i], score, sources, rank_score, recall_score))
         return Recommendations(
             user_id=user.user_id,
             items=items,
