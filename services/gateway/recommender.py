@@ -19,6 +19,7 @@ from cachetools import LRUCache
 from services.common.caches import MISSING, MeteredCache, UserKeyedCache
 from services.common.convert import (
     candidates_from_proto,
+    event_to_proto,
     profile_from_proto,
     profile_to_proto,
     rank_request_to_proto,
@@ -34,8 +35,8 @@ from services.gateway.upstream import TierCaller, deadline_after
 from wren.core.arrays import rank_scores
 from wren.core.errors import InvalidArgument, NotFound, Unavailable
 from wren.core.rerank import MAX_GENRE_SHARE, diversify, unseen
-from wren.core.types import Candidates, RankResult, UserProfile
-from wren.v1 import common_pb2, feature_pb2, recall_pb2
+from wren.core.types import Candidates, Event, RankResult, UserProfile
+from wren.v1 import feature_pb2, recall_pb2
 
 log = logging.getLogger(__name__)
 MAX_K = 500
@@ -280,33 +281,35 @@ class Recommender:
         relayed = self.relayed.get(user_id)
         return np.concatenate([rated, np.fromiter(relayed, np.int64, len(relayed))]) if relayed else rated
 
-    def _remember(self, event: common_pb2.Event) -> None:
-        items = self.relayed.get(event.user_id)
+    def _remember(self, user_id: int, item_id: int) -> None:
+        items = self.relayed.get(user_id)
         if items is None:
-            items = self.relayed[event.user_id] = {}
-        items.pop(event.item_id, None)
-        items[event.item_id] = None
+            items = self.relayed[user_id] = {}
+        items.pop(item_id, None)
+        items[item_id] = None
         while len(items) > self.config.remembered_items:
             del items[next(iter(items))]
 
     def forget(self, user_id: int, item_id: int) -> None:
         """Another gateway stored an event of `user_id` on `item_id`: this one's lists for the user are stale."""
         self.results.invalidate(user_id)
-        self._remember(common_pb2.Event(user_id=user_id, item_id=item_id))
+        self._remember(user_id, item_id)
 
-    async def record_event(self, event: common_pb2.Event, timeout: float | None = None) -> int:
+    async def record_event(self, event: Event, timeout: float | None = None) -> int:
+        """Stores `event` through the feature tier (assigning an event_id when it has none); returns the user's
+        feature version after it."""
         check_id(event.user_id, "user_id")
         if not event.event_id:
-            event.event_id = uuid.uuid4().hex
+            event = dataclasses.replace(event, event_id=uuid.uuid4().hex)
         context = RequestContext.begin(str(event.user_id), self.deadline(timeout))
         try:
-            routed = await self.feature.call("RecordEvent", event, context)
+            routed = await self.feature.call("RecordEvent", event_to_proto(event), context)
         except UpstreamError as error:
             raise_client_errors(error)
             raise Unavailable(f"the event could not be stored: {error.message}") from None
         finally:
             self.results.invalidate(event.user_id)
-        self._remember(event)
+        self._remember(event.user_id, event.item_id)
         if self.broadcast is not None:
             await self.broadcast(event.user_id, event.item_id)
         return routed.response.user_version

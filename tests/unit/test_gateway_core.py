@@ -25,7 +25,7 @@ from services.gateway.upstream import Routed
 from services.inprocess import InProcessPipeline, build_pipeline
 from wren.core.bundle import Bundle
 from wren.core.errors import InvalidArgument, NotFound
-from wren.core.types import RankResult
+from wren.core.types import Event, RankResult
 from wren.v1 import ranking_pb2
 
 K = 10
@@ -255,3 +255,22 @@ def test_ranked_order_without_ranking_is_recall_order() -> None:
     assert ranked_order(recall, None).tolist() == [0, 2, 1, 3]
     rank = RankResult(np.array([0.1, 0.9, 0.5, 0.3], np.float32), np.array([True, False, True, True]), "m", "v", "c")
     assert ranked_order(recall, rank).tolist() == [2, 3, 0, 1]
+
+
+async def test_a_recorded_event_drops_the_cached_list_and_hides_its_item_even_while_features_are_down(
+    core: Recommender, bundle: Bundle
+) -> None:
+    user = known_user(bundle, 7)
+    feature = Recording(core.feature)
+    core.feature = feature
+    item = (await core.recommend(user, K)).items[0].item_id
+    assert await core.record_event(Event(user, item, "click", None, 0)) >= 1
+    method, rid = feature.seen[-1]
+    assert method == "RecordEvent" and len(rid) == 32
+    after = await core.recommend(user, K)
+    assert not after.items[0].cached and item not in [entry.item_id for entry in after.items]
+    core.feature = Failing("feature")
+    core.results.invalidate(user)  # as after the results TTL: the list is built again, without features
+    down = await core.recommend(user, K)
+    assert down.degraded_reason == "features_unavailable"
+    assert item not in [entry.item_id for entry in down.items], "the gateway remembers the events it relayed"
