@@ -6,7 +6,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.gateway.recommender import Recommendations
+from services.gateway.results import Recommendations
 from wren.core.schema import EVENT_TYPES
 from wren.v1 import catalogue_pb2
 

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from cachetools import LRUCache
@@ -30,6 +30,7 @@ from services.common.validation import check_id, check_k
 from services.gateway.context import RequestContext
 from services.gateway.errors import UpstreamError, raise_client_errors
 from services.gateway.fallback import FALLBACK_GENRE, FALLBACK_POPULAR
+from services.gateway.results import Pool, Recommendations, RecommendedItem, ranked_order
 from services.gateway.served_bundle import GatewayBundle
 from services.gateway.upstream import TierCaller, deadline_after
 from wren.core.arrays import rank_scores
@@ -44,36 +45,6 @@ DEFAULT_K = 10
 Broadcast = Callable[[int, int], Awaitable[None]]  # (user id, item id) of a stored event, to the other gateways
 
 
-@dataclass
-class RecommendedItem:
-    item_id: int
-    title: str
-    genres: list[str]
-    score: float
-    sources: list[str]
-    rank_score: float | None
-    recall_score: float
-    cached: bool = False
-
-
-@dataclass
-class Recommendations:
-    """One answer. degraded_reason lists every fallback taken, comma-separated, in request order."""
-
-    user_id: int
-    items: list[RecommendedItem]
-    model_version: str = ""
-    variant: str = ""
-    degraded: bool = False
-    degraded_reason: str = ""
-    served_by: dict[str, str] = field(default_factory=dict)
-    item_id: int = 0
-
-    def from_cache(self, user_id: int) -> Recommendations:
-        items = [dataclasses.replace(item, cached=True) for item in self.items]
-        return dataclasses.replace(self, user_id=user_id, items=items, served_by={"gateway": "cache"})
-
-
 @dataclass(frozen=True)
 class RecommenderConfig:
     candidates: int = 300  # asked from recall, scored by ranking
@@ -82,17 +53,6 @@ class RecommenderConfig:
     max_genre_share: float = MAX_GENRE_SHARE  # see wren.core.rerank
     remembered_users: int = 100_000  # users whose relayed events this gateway remembers (see Recommender)
     remembered_items: int = 1_000  # newest items remembered per user
-
-
-@dataclass(frozen=True, slots=True)
-class Pool:
-    """The candidates of one request and where they came from: recall's channels (by mask), or one fallback."""
-
-    candidates: Candidates
-    fallback_source: str = ""  # set: every candidate came from this fallback, not from recall
-
-    def sources(self, i: int) -> list[str]:
-        return [self.fallback_source] if self.fallback_source else self.candidates.sources(i)
 
 
 class Recommender:
@@ -176,29 +136,35 @@ class Recommender:
         request = recall_pb2.RecallRequest(user=profile_to_proto(user), k=self.config.candidates)
         try:
             routed = await self.recall.call("Recall", request, context)
+        except UpstreamError as error:
+            raise_client_errors(error)
+            return self._popular(context, user, served)
+        try:
             candidates = candidates_from_proto(routed.response)
-        except (UpstreamError, InvalidArgument) as error:
-            if isinstance(error, UpstreamError):
-                raise_client_errors(error)
-            else:
-                log.warning("recall sent a malformed reply: %s", error)
-            context.degrade("recall_unavailable")
-            seen = self._seen(user.user_id, user.rated_items)
-            return Pool(served.catalog.popular_candidates(user.segment, seen, self.config.candidates), FALLBACK_POPULAR)
+        except InvalidArgument as error:
+            log.warning("recall replica %s sent a malformed reply: %s", routed.replica, error)
+            return self._popular(context, user, served)
         context.served("recall", routed.replica)
         return Pool(candidates)
+
+    def _popular(self, context: RequestContext, user: UserProfile, served: GatewayBundle) -> Pool:
+        """The recall fallback: the user's segment's popular list, minus what they have seen."""
+        context.degrade("recall_unavailable")
+        seen = self._seen(user.user_id, user.rated_items)
+        return Pool(served.catalog.popular_candidates(user.segment, seen, self.config.candidates), FALLBACK_POPULAR)
 
     async def _rank(self, context: RequestContext, user: UserProfile, candidates: Candidates) -> RankResult | None:
         request = rank_request_to_proto(user, candidates.item_ids, candidates.recall_features)
         deadline = context.deadline - self.config.ranking_reserve_seconds
         try:
             routed = await self.ranking.call("Rank", request, context, deadline=deadline)
-            result = rank_result_from_proto(routed.response, len(candidates))
         except UpstreamError as error:
             context.degrade("ranking_timeout" if error.code == "DEADLINE_EXCEEDED" else "ranking_unavailable")
             return None
+        try:
+            result = rank_result_from_proto(routed.response, len(candidates))
         except InvalidArgument as error:
-            log.warning("ranking sent a malformed reply: %s", error)
+            log.warning("ranking replica %s sent a malformed reply: %s", routed.replica, error)
             context.degrade("ranking_unavailable")
             return None
         context.served("ranking", routed.replica)
@@ -313,15 +279,3 @@ class Recommender:
         if self.broadcast is not None:
             await self.broadcast(event.user_id, event.item_id)
         return routed.response.user_version
-
-
-def ranked_order(recall_scores: np.ndarray, rank: RankResult | None) -> np.ndarray:
-    """Candidate positions best first: by rank score when ranking answered, the candidates it does not know
-    after every known one in recall order; by recall score when it did not (ties keep recall order)."""
-    if rank is None:
-        return np.argsort(-recall_scores, kind="stable")
-    order = np.argsort(-rank.scores, kind="stable")
-    if rank.known.all():
-        return order
-    unknown = np.flatnonzero(~rank.known)
-    return np.concatenate([order[rank.known[order]], unknown[np.argsort(-recall_scores[unknown], kind="stable")]])

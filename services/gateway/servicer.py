@@ -7,7 +7,8 @@ from grpc import aio
 from services.common.convert import event_from_proto
 from services.common.validation import DEFAULT_GENRE_K, DEFAULT_PAGE, DEFAULT_SEARCH_K, DEFAULT_SORT
 from services.gateway.catalogue import CatalogueApi
-from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
+from services.gateway.recommender import DEFAULT_K, Recommender
+from services.gateway.results import Recommendations
 from wren.v1 import catalogue_pb2, common_pb2, gateway_pb2, gateway_pb2_grpc
 
 

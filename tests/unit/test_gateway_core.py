@@ -19,7 +19,8 @@ from services.common.logs import request_id
 from services.gateway.context import RequestContext
 from services.gateway.errors import UpstreamError
 from services.gateway.fallback import FALLBACK_GENRE, FALLBACK_POPULAR
-from services.gateway.recommender import Recommender, ranked_order
+from services.gateway.recommender import Recommender
+from services.gateway.results import ranked_order
 from services.gateway.served_bundle import GatewayBundle
 from services.gateway.upstream import Routed
 from services.inprocess import InProcessPipeline, build_pipeline
