@@ -25,9 +25,9 @@ from services.feature.catalogue_core import CatalogueCore
 from services.feature.core import FeatureCore
 from services.feature.main import FeatureSettings, build_store
 from services.feature.servicer import FeatureServicer
+from services.gateway.context import RequestContext
 from services.gateway.errors import UpstreamError
-from services.gateway.fallback import FallbackCatalog
-from services.gateway.main import GatewaySettings
+from services.gateway.main import GatewaySettings, load_bundle
 from services.gateway.recommender import Recommender, RecommenderConfig
 from services.gateway.upstream import Routed
 from services.ranking.main import RankingSettings
@@ -61,10 +61,9 @@ class DirectTier:
         self,
         method: str,
         request: Any,
-        key: str,
-        deadline: float,
+        context: RequestContext,
         *,
-        metadata: Any = None,
+        deadline: float | None = None,
         attempt_timeout: float | None = None,
     ) -> Routed:
         started = time.perf_counter()
@@ -149,8 +148,8 @@ async def build_pipeline(
     recommender = Recommender(
         tiers["feature"],
         tiers["recall"],
-        tiers["ranking"],  # type: ignore[arg-type]
-        FallbackCatalog(bundle),
+        tiers["ranking"],
+        load_bundle(bundle, gateway),
         UserKeyedCache("gateway_results", gateway.results_cache_size, gateway.results_cache_ttl_seconds),
         MeteredCache("gateway_coldstart", 1_000, gateway.coldstart_cache_ttl_seconds),
         RecommenderConfig(

@@ -21,7 +21,7 @@ from benchmarks.stats import latency_ms
 from benchmarks.suites import SuiteContext, SuiteReport
 from services.feature.memory import MemoryFeatureStore
 from services.ranking.model import OnnxModel, SessionSettings
-from services.ranking.ranker import MAX_BATCH, ModelSet, RankerOptions, request_inputs
+from services.ranking.ranker import ModelSet, RankerOptions, request_inputs
 from wren.core.bundle import Bundle
 
 Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -78,14 +78,14 @@ def interleaved(engines: dict[str, Scorer], inputs: dict[str, np.ndarray], itera
 async def _batches(
     bundle: Bundle, store: MemoryFeatureStore, models: ModelSet, sizes: tuple[int, ...], seed: int
 ) -> dict[int, dict]:
-    """Serving inputs (features from the embedded feature store, assembled as the ranking tier does) for
-    one known user and `size` random catalog items."""
+    """Serving inputs (the user's features from the embedded feature store, the items' from the bundle,
+    assembled as the ranking tier does) for one known user and `size` random catalog items."""
     profile = await store.get_user(int(bundle.users.ids[0]))
     rng = np.random.default_rng(seed)
     batches = {}
     for size in sizes:
         ids = rng.choice(bundle.items.ids, size, replace=size > len(bundle.items.ids))
-        batches[size] = request_inputs(models, profile, await store.get_items(ids), max(MAX_BATCH, size))
+        batches[size] = request_inputs(models, profile, models.items.gather(ids))
     return batches
 
 

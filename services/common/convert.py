@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wren.core.errors import InvalidArgument
+from wren.core.schema import recall_feature_width
 from wren.core.types import (
     Candidates,
     Event,
@@ -12,10 +13,11 @@ from wren.core.types import (
     ItemDetails,
     ItemList,
     ItemSummary,
+    RankResult,
     UserProfile,
     UserRatings,
 )
-from wren.v1 import catalogue_pb2, common_pb2, recall_pb2
+from wren.v1 import catalogue_pb2, common_pb2, ranking_pb2, recall_pb2
 
 
 def matrix_to_proto(array: np.ndarray) -> common_pb2.Matrix:
@@ -34,7 +36,8 @@ def matrix_from_proto(matrix: common_pb2.Matrix, field: str) -> np.ndarray:
     return np.frombuffer(matrix.data, dtype="<f4").reshape(matrix.rows, matrix.cols)
 
 
-def profile_to_proto(profile: UserProfile) -> common_pb2.UserFeatures:
+def profile_to_proto(profile: UserProfile, *, rated: bool = True) -> common_pb2.UserFeatures:
+    """rated=False leaves rated_items out (for a reader that does not use them, e.g. ranking)."""
     message = common_pb2.UserFeatures(
         user_id=profile.user_id,
         known=profile.known,
@@ -46,7 +49,8 @@ def profile_to_proto(profile: UserProfile) -> common_pb2.UserFeatures:
     message.genre_affinity.extend(profile.genre_affinity.tolist())
     message.genre_ratings.extend(profile.genre_ratings.tolist())
     message.recent_items.extend(profile.recent_items.tolist())
-    message.rated_items.extend(profile.rated_items.tolist())
+    if rated:
+        message.rated_items.extend(profile.rated_items.tolist())
     if profile.embedding is not None:
         message.embedding.extend(profile.embedding.tolist())
     return message
@@ -141,12 +145,60 @@ def candidates_to_proto(candidates: Candidates, index_version: str, cached: bool
 
 
 def candidates_from_proto(message: recall_pb2.RecallResponse) -> Candidates:
-    return Candidates(
+    """A reply without recall_features (a recall tier older than them) gets zeros of the channels' width."""
+    channels = tuple(message.channels)
+    n = len(message.item_ids)
+    candidates = Candidates(
         item_ids=np.asarray(message.item_ids, np.int64),
         scores=np.asarray(message.scores, np.float32),
         source_masks=np.asarray(message.source_masks, np.uint32),
-        channels=tuple(message.channels),
-        recall_features=matrix_from_proto(message.recall_features, "recall_features"),
+        channels=channels,
+        recall_features=(
+            matrix_from_proto(message.recall_features, "recall_features")
+            if message.HasField("recall_features")
+            else np.zeros((n, recall_feature_width(len(channels))), np.float32)
+        ),
+    )
+    for name in ("scores", "source_masks", "recall_features"):
+        rows = len(getattr(candidates, name))
+        if rows != n:
+            raise InvalidArgument(f"recall reply: {name} has {rows} rows for {n} item ids")
+    return candidates
+
+
+def rank_request_to_proto(
+    profile: UserProfile, item_ids: np.ndarray, recall_features: np.ndarray, model: str = ""
+) -> ranking_pb2.RankRequest:
+    """The user without rated_items (ranking does not read them: they are the bulk of a heavy user's message)."""
+    message = ranking_pb2.RankRequest(
+        user=profile_to_proto(profile, rated=False), model=model, recall_features=matrix_to_proto(recall_features)
+    )
+    message.item_ids.extend(item_ids.tolist())
+    return message
+
+
+def rank_result_to_proto(result: RankResult) -> ranking_pb2.RankResponse:
+    message = ranking_pb2.RankResponse(
+        model_name=result.model_name, model_version=result.model_version, variant=result.variant
+    )
+    message.scores.extend(result.scores.tolist())
+    message.known.extend(result.known.tolist())
+    return message
+
+
+def rank_result_from_proto(message: ranking_pb2.RankResponse, n: int) -> RankResult:
+    """The reply to a request for `n` candidates; INVALID_ARGUMENT when it does not score exactly n. A reply
+    without `known` (a ranking tier older than it) counts every candidate as known."""
+    if len(message.scores) != n:
+        raise InvalidArgument(f"ranking reply has {len(message.scores)} scores for {n} candidates")
+    if len(message.known) not in (0, n):
+        raise InvalidArgument(f"ranking reply has {len(message.known)} known flags for {n} candidates")
+    return RankResult(
+        scores=np.asarray(message.scores, np.float32),
+        known=np.asarray(message.known, bool) if len(message.known) else np.ones(n, bool),
+        model_name=message.model_name,
+        model_version=message.model_version,
+        variant=message.variant,
     )
 
 

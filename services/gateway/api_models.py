@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.gateway.recommender import Recommendations
+from services.gateway.results import Recommendations
 from wren.core.schema import EVENT_TYPES
 from wren.v1 import catalogue_pb2
+
+GenreSort = Literal["rating", "popularity"]
 
 
 class Body(BaseModel):
@@ -109,7 +111,7 @@ class GenresBody(Body):
 
 class GenreItemsBody(Body):
     genre: str
-    sort: Literal["rating", "popularity"]
+    sort: GenreSort
     items: list[ItemSummaryBody]
 
 
@@ -137,7 +139,7 @@ class UserBody(Body):
 
 
 def recommendations_body(result: Recommendations) -> RecommendationsBody:
-    fields = {
+    fields: dict[str, Any] = {
         "user_id": result.user_id or None,
         "items": [
             RecommendedItemBody(
@@ -200,7 +202,8 @@ def genres_body(genres: catalogue_pb2.GenreList) -> GenresBody:
 
 
 def genre_items_body(items: catalogue_pb2.ItemList) -> GenreItemsBody:
-    return GenreItemsBody(genre=items.genre, sort=items.sort, items=[summary_body(item) for item in items.items])
+    sort = cast(GenreSort, items.sort)  # one of GenreSort: validated on the way in (check_sort), checked again here
+    return GenreItemsBody(genre=items.genre, sort=sort, items=[summary_body(item) for item in items.items])
 
 
 def user_body(user: catalogue_pb2.UserRatings) -> UserBody:

@@ -14,8 +14,9 @@ from services.common.validation import (
     check_query,
     check_sort,
 )
+from services.gateway.context import RequestContext
 from services.gateway.errors import UpstreamError, raise_client_errors
-from services.gateway.upstream import TierClient, deadline_after
+from services.gateway.upstream import TierCaller, deadline_after
 from wren.core.errors import Unavailable
 from wren.v1 import catalogue_pb2
 
@@ -34,7 +35,7 @@ class CatalogueApi:
     Bad input: InvalidArgument, checked here with the feature tier's own rules before any call; unknown ids:
     NotFound (from the feature tier); the feature tier unreachable: Unavailable."""
 
-    def __init__(self, feature: TierClient, config: CatalogueConfig = CatalogueConfig()) -> None:
+    def __init__(self, feature: TierCaller, config: CatalogueConfig = CatalogueConfig()) -> None:
         self.feature = feature
         self.config = config
 
@@ -68,13 +69,8 @@ class CatalogueApi:
 
     async def _call(self, method: str, request: Any, key: str, timeout: float | None) -> Any:
         try:
-            routed = await self.feature.call(
-                method,
-                request,
-                key,
-                deadline_after(self.config.budget_seconds, timeout),
-                attempt_timeout=self.config.attempt_seconds,
-            )
+            context = RequestContext.begin(key, deadline_after(self.config.budget_seconds, timeout))
+            routed = await self.feature.call(method, request, context, attempt_timeout=self.config.attempt_seconds)
         except UpstreamError as error:
             raise_client_errors(error)
             raise Unavailable(f"the catalogue is unavailable: {error.message}") from None

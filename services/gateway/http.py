@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 import wren
+from services.common.convert import event_from_proto
 from services.common.inflight import InFlight
 from services.common.logs import REQUEST_ID_HEADER, request_id
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -181,7 +182,7 @@ class GatewayHttp:
             payload = json.loads(await request.read() or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise InvalidArgument(f"the body is not valid JSON: {error}") from None
-        version = await self.recommender.record_event(parse_event(payload), _timeout(request))
+        version = await self.recommender.record_event(event_from_proto(parse_event(payload)), _timeout(request))
         return models.EventBody(user_version=version)
 
     async def item(self, request: web.Request, params: Params) -> BaseModel:

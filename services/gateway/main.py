@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from services.common.caches import MeteredCache, UserKeyedCache
-from services.common.config import ServiceSettings
+from services.common.config import ConfigError, ServiceSettings
 from services.common.inflight import tracker
 from services.common.metrics import BUNDLE_INFO
 from services.common.nearline_keys import NearlineKeys
@@ -19,14 +19,15 @@ from services.common.reload import BundleWatcher
 from services.common.server import GrpcService, run_until_signalled, start_server
 from services.gateway.catalogue import CatalogueApi, CatalogueConfig
 from services.gateway.discovery import Discovery, parse_replicas
-from services.gateway.fallback import FallbackCatalog
 from services.gateway.health import HealthChecker
 from services.gateway.http import GatewayHttp
 from services.gateway.invalidation import Invalidations
 from services.gateway.recommender import Recommender, RecommenderConfig
 from services.gateway.ring import ReplicaRing
+from services.gateway.served_bundle import GatewayBundle
 from services.gateway.servicer import GatewayServicer
 from services.gateway.upstream import TierClient
+from wren.core.ab import AbConfigError
 from wren.core.bundle import Bundle
 from wren.v1 import feature_pb2_grpc, gateway_pb2_grpc, ranking_pb2_grpc, recall_pb2_grpc
 
@@ -62,6 +63,8 @@ class GatewaySettings(ServiceSettings):
     ejection_threshold: int = 3
     base_ejection_seconds: float = 2.0
     max_ejected_fraction: float = 0.5
+    ab_variants: str = ""  # the ranking tier's WREN_AB_VARIANTS: cache keys carry each user's variant
+    ab_salt: str = ""  # the ranking tier's WREN_AB_SALT
     redis_url: str = ""  # set: events invalidate a user's cached lists on every gateway replica (pub/sub)
     redis_prefix: str = "wren"
 
@@ -86,11 +89,10 @@ class Gateway:
 
     @property
     def http_port(self) -> int:
-        site = next(iter(self.http.sites))
-        return site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined, union-attr]
+        return int(self.http.addresses[0][1])
 
     def ready(self) -> bool:
-        return all(tier.ring.routable for tier in self.tiers.values())
+        return routable(self.tiers)
 
     async def stop(self, grace: float) -> None:
         await self.grpc.stop(grace)
@@ -103,6 +105,11 @@ class Gateway:
             await self.invalidations.stop()
         if self.watcher is not None:
             await self.watcher.stop()
+
+
+def routable(tiers: dict[str, Tier]) -> bool:
+    """Ready: every tier has a replica to route to."""
+    return all(tier.ring.routable for tier in tiers.values())
 
 
 async def _tier(name: str, spec: str, settings: GatewaySettings) -> Tier:
@@ -121,14 +128,23 @@ async def _tier(name: str, spec: str, settings: GatewaySettings) -> Tier:
     return Tier(name, ring, client, discovery, health)
 
 
+def load_bundle(bundle: Bundle, settings: GatewaySettings) -> GatewayBundle:
+    """The gateway's view of `bundle`; ConfigError naming WREN_AB_VARIANTS when the split does not fit it."""
+    try:
+        return GatewayBundle.load(bundle, settings.ab_variants, settings.ab_salt)
+    except AbConfigError as error:
+        raise ConfigError(f"configuration error: WREN_AB_VARIANTS={settings.ab_variants!r}: {error}") from None
+
+
 async def start(settings: GatewaySettings) -> Gateway:
     bundle = Bundle(settings.artifacts, settings.user_state)
+    served = load_bundle(bundle, settings)
     tiers = {name: await _tier(name, getattr(settings, f"{name}_replicas"), settings) for name in TIER_SERVICES}
     recommender = Recommender(
         tiers["feature"].client,
         tiers["recall"].client,
         tiers["ranking"].client,
-        FallbackCatalog(bundle),
+        served,
         UserKeyedCache("gateway_results", settings.results_cache_size, settings.results_cache_ttl_seconds),
         MeteredCache("gateway_coldstart", 1_000, settings.coldstart_cache_ttl_seconds),
         RecommenderConfig(
@@ -155,11 +171,15 @@ async def start(settings: GatewaySettings) -> Gateway:
         port=settings.port,
         capacity=settings.capacity,
     )
-    gateway = Gateway(service, web.AppRunner(web.Application()), recommender, tiers)
+    front = GatewayHttp(
+        recommender,
+        catalogue,
+        lambda: routable(tiers),
+        tracker("gateway", settings.capacity),
+    )
+    gateway = Gateway(service, web.AppRunner(front.app(), access_log=None), recommender, tiers)
     if settings.redis_url:
         gateway.invalidations = await _invalidations(settings, recommender)
-    front = GatewayHttp(recommender, catalogue, gateway.ready, tracker("gateway", settings.capacity))
-    gateway.http = web.AppRunner(front.app(), access_log=None)
     await gateway.http.setup()
     await web.TCPSite(gateway.http, settings.host, settings.http_port).start()
     for tier in tiers.values():
@@ -168,10 +188,13 @@ async def start(settings: GatewaySettings) -> Gateway:
     BUNDLE_INFO.labels("gateway", bundle.version).set(1)
 
     async def switch(new: Bundle) -> None:
-        """A new bundle: its fallback lists and catalogue (the tiers reload theirs on their own)."""
-        recommender.fallback = FallbackCatalog(new)
-        BUNDLE_INFO.remove("gateway", gateway.watcher.version if gateway.watcher else bundle.version)
-        BUNDLE_INFO.labels("gateway", new.version).set(1)
+        """A new bundle: its display data, fallbacks, A/B split and cache keys (the tiers reload theirs on their
+        own). Loaded off the event loop; an error leaves the old bundle serving (BundleWatcher logs it)."""
+        fresh = await asyncio.to_thread(GatewayBundle.load, new, settings.ab_variants, settings.ab_salt)
+        old = recommender.bundle.version
+        recommender.reload(fresh)
+        BUNDLE_INFO.remove("gateway", old)
+        BUNDLE_INFO.labels("gateway", fresh.version).set(1)
 
     gateway.watcher = BundleWatcher(
         settings.artifacts, bundle.version, switch, "gateway", settings.reload_seconds, settings.user_state

@@ -1,63 +1,48 @@
-"""Recommender: the gateway's orchestration core — features, recall, item features, ranking, re-rank.
+"""Recommender: the gateway's orchestration core — features, recall, ranking, re-rank.
 
-It knows the tiers only through TierClients (routing, failover) and protobuf messages it mostly passes
-along; it never sees HTTP or the gateway's own gRPC service.
+It knows the tiers only through TierClients (routing, failover) and works on the domain types of wren.core.types
+(conversion at the edge, services.common.convert); it never sees HTTP or the gateway's own gRPC service. Item
+titles and genres come from the gateway's own bundle (GatewayBundle), as do the fallbacks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from cachetools import LRUCache
 
 from services.common.caches import MISSING, MeteredCache, UserKeyedCache
-from services.common.convert import matrix_from_proto, matrix_to_proto
+from services.common.convert import (
+    candidates_from_proto,
+    event_to_proto,
+    profile_from_proto,
+    profile_to_proto,
+    rank_request_to_proto,
+    rank_result_from_proto,
+)
 from services.common.metrics import DEGRADED
 from services.common.validation import check_id, check_k
+from services.gateway.context import RequestContext
 from services.gateway.errors import UpstreamError, raise_client_errors
-from services.gateway.fallback import FallbackCatalog
-from services.gateway.upstream import TierClient, deadline_after
-from wren.core.errors import NotFound, Unavailable
+from services.gateway.fallback import FALLBACK_GENRE, FALLBACK_POPULAR
+from services.gateway.results import Pool, Recommendations, RecommendedItem, ranked_order
+from services.gateway.served_bundle import GatewayBundle
+from services.gateway.upstream import TierCaller, deadline_after
+from wren.core.arrays import rank_scores
+from wren.core.errors import InvalidArgument, NotFound, Unavailable
 from wren.core.rerank import MAX_GENRE_SHARE, diversify, unseen
-from wren.v1 import common_pb2, feature_pb2, ranking_pb2, recall_pb2
+from wren.core.types import Candidates, Event, RankResult, UserProfile
+from wren.v1 import feature_pb2, recall_pb2
 
+log = logging.getLogger(__name__)
 MAX_K = 500
 DEFAULT_K = 10
 Broadcast = Callable[[int, int], Awaitable[None]]  # (user id, item id) of a stored event, to the other gateways
-
-
-@dataclass
-class RecommendedItem:
-    item_id: int
-    title: str
-    genres: list[str]
-    score: float
-    sources: list[str]
-    rank_score: float | None
-    recall_score: float
-    cached: bool = False
-
-
-@dataclass
-class Recommendations:
-    """One answer. degraded_reason lists every fallback taken, comma-separated, in request order."""
-
-    user_id: int
-    items: list[RecommendedItem]
-    model_version: str = ""
-    variant: str = ""
-    degraded: bool = False
-    degraded_reason: str = ""
-    served_by: dict[str, str] = field(default_factory=dict)
-    item_id: int = 0
-
-    def from_cache(self, user_id: int) -> Recommendations:
-        items = [dataclasses.replace(item, cached=True) for item in self.items]
-        return dataclasses.replace(self, user_id=user_id, items=items, served_by={"gateway": "cache"})
 
 
 @dataclass(frozen=True)
@@ -71,12 +56,20 @@ class RecommenderConfig:
 
 
 class Recommender:
+    """Cache keys: (k, bundle version, the user's A/B variant), both from the gateway's own bundle, so lists
+    age out when a new bundle is published and users of different variants never share a cold-start list.
+    The results cache is per gateway replica; events invalidate it here and, with Redis, on every replica
+    (services.gateway.invalidation).
+
+    Candidates ranking's bundle does not know (recall and ranking on different bundles during a rollout) are
+    kept, ranked after every known candidate in recall order, with no rank score."""
+
     def __init__(
         self,
-        feature: TierClient,
-        recall: TierClient,
-        ranking: TierClient,
-        fallback: FallbackCatalog,
+        feature: TierCaller,
+        recall: TierCaller,
+        ranking: TierCaller,
+        bundle: GatewayBundle,
         results: UserKeyedCache,
         cold_lists: MeteredCache,
         config: RecommenderConfig = RecommenderConfig(),
@@ -84,14 +77,18 @@ class Recommender:
     ) -> None:
         self.feature, self.recall, self.ranking = feature, recall, ranking
         self.broadcast = broadcast
-        self.fallback = fallback
+        self.bundle = bundle
         self.results = results
         self.cold_lists = cold_lists
         self.config = config
-        self.model_version = ""  # newest ranking model seen; part of every cache key
         # Items of events this gateway relayed, per user: excluded from every list even when the feature
         # tier is down or has not applied the event yet (bounded: LRU over users, newest items per user).
         self.relayed: LRUCache[int, dict[int, None]] = LRUCache(config.remembered_users)
+
+    def reload(self, bundle: GatewayBundle) -> None:
+        """Switches to a new bundle (one assignment: a request reads `self.bundle` once and finishes on it).
+        Cached lists of the old bundle are no longer hit; they age out with the caches' TTL."""
+        self.bundle = bundle
 
     def deadline(self, timeout: float | None) -> float:
         return deadline_after(self.config.budget_seconds, timeout)
@@ -99,194 +96,148 @@ class Recommender:
     async def recommend(self, user_id: int, k: int = DEFAULT_K, timeout: float | None = None) -> Recommendations:
         check_id(user_id, "user_id")
         k = check_k(k, MAX_K)
-        deadline = self.deadline(timeout)
-        key = str(user_id)
-        cached = self.results.get(user_id, (k, self.model_version))
+        served = self.bundle
+        key = (k, served.version, served.variant(user_id))
+        cached = self.results.get(user_id, key)
         if cached is not MISSING:
             return cached.from_cache(user_id)
 
-        reasons: list[str] = []
-        served: dict[str, str] = {}
-        user = await self._user(user_id, key, deadline, reasons, served)
-        cold_key = (user.segment, k, self.model_version)
-        if not user.known and not reasons:
+        context = RequestContext.begin(str(user_id), self.deadline(timeout))
+        user = await self._user(context, user_id, served)
+        cold_key = (user.segment, *key)
+        if not user.known and not context.degraded:
             cold = self.cold_lists.get(cold_key)
             if cold is not MISSING:
                 return cold.from_cache(user_id)
 
-        candidate_ids, recall_scores, sources, features = await self._candidates(user, key, deadline, reasons, served)
-        items = await self._item_features(candidate_ids, key, deadline, reasons, served)
-        rank = await self._rank(user, items, features, key, deadline, reasons, served) if items is not None else None
-        result = self._assemble(user, k, candidate_ids, recall_scores, sources, items, rank, reasons, served)
+        pool = await self._candidates(context, user, served)
+        rank = await self._rank(context, user, pool.candidates) if len(pool.candidates) else None
+        result = self._assemble(context, user, k, pool, rank, served)
         if not result.degraded:
-            self.results.put(user_id, (k, self.model_version), result)
+            self.results.put(user_id, key, result)
             if not user.known:
                 self.cold_lists.put(cold_key, result)
-        for reason in reasons:
+        for reason in context.reasons:
             DEGRADED.labels(reason).inc()
         return result
 
-    async def _user(
-        self, user_id: int, key: str, deadline: float, reasons: list[str], served: dict[str, str]
-    ) -> common_pb2.UserFeatures:
+    async def _user(self, context: RequestContext, user_id: int, served: GatewayBundle) -> UserProfile:
+        request = feature_pb2.GetUserFeaturesRequest(user_id=user_id)
         try:
-            routed = await self.feature.call(
-                "GetUserFeatures", feature_pb2.GetUserFeaturesRequest(user_id=user_id), key, deadline
-            )
+            routed = await self.feature.call("GetUserFeatures", request, context)
         except UpstreamError as error:
             raise_client_errors(error)
-            reasons.append("features_unavailable")
-            fallback = common_pb2.UserFeatures(user_id=user_id, known=False, segment=self.fallback.default_segment)
-            fallback.rated_items.extend(self._seen(user_id, self.fallback.rated(user_id)).tolist())
-            return fallback
-        served["feature"] = routed.replica
-        return routed.response
+            context.degrade("features_unavailable")
+            return served.catalog.cold_profile(user_id, self._seen(user_id, served.catalog.rated(user_id)))
+        context.served("feature", routed.replica)
+        return profile_from_proto(routed.response)
 
-    async def _candidates(
-        self, user: common_pb2.UserFeatures, key: str, deadline: float, reasons: list[str], served: dict[str, str]
-    ) -> tuple[np.ndarray, np.ndarray, list[list[str]], np.ndarray]:
+    async def _candidates(self, context: RequestContext, user: UserProfile, served: GatewayBundle) -> Pool:
+        request = recall_pb2.RecallRequest(user=profile_to_proto(user), k=self.config.candidates)
         try:
-            routed = await self.recall.call(
-                "Recall", recall_pb2.RecallRequest(user=user, k=self.config.candidates), key, deadline
-            )
+            routed = await self.recall.call("Recall", request, context)
         except UpstreamError as error:
             raise_client_errors(error)
-            reasons.append("recall_unavailable")
-            ids = self.fallback.popular_for(
-                user.segment, self._seen(user.user_id, user.rated_items), self.config.candidates
-            )
-            scores = (1.0 / (1.0 + np.arange(len(ids)))).astype(np.float32)
-            return ids, scores, [["fallback_popular"]] * len(ids), self.fallback.recall_features(len(ids))
-        served["recall"] = routed.replica
-        reply = routed.response
-        channels = list(reply.channels)
-        sources = [[name for bit, name in enumerate(channels) if mask >> bit & 1] for mask in reply.source_masks]
-        features = (
-            matrix_from_proto(reply.recall_features, "recall_features")
-            if reply.HasField("recall_features")
-            else self.fallback.recall_features(len(reply.item_ids), "")
-        )
-        return np.asarray(reply.item_ids, np.int64), np.asarray(reply.scores, np.float32), sources, features
+            return self._popular(context, user, served)
+        try:
+            candidates = candidates_from_proto(routed.response)
+        except InvalidArgument as error:
+            log.warning("recall replica %s sent a malformed reply: %s", routed.replica, error)
+            return self._popular(context, user, served)
+        context.served("recall", routed.replica)
+        return Pool(candidates)
 
-    async def _item_features(
-        self, ids: np.ndarray, key: str, deadline: float, reasons: list[str], served: dict[str, str]
-    ) -> common_pb2.ItemFeatureBatch | None:
-        if len(ids) == 0:
+    def _popular(self, context: RequestContext, user: UserProfile, served: GatewayBundle) -> Pool:
+        """The recall fallback: the user's segment's popular list, minus what they have seen."""
+        context.degrade("recall_unavailable")
+        seen = self._seen(user.user_id, user.rated_items)
+        return Pool(served.catalog.popular_candidates(user.segment, seen, self.config.candidates), FALLBACK_POPULAR)
+
+    async def _rank(self, context: RequestContext, user: UserProfile, candidates: Candidates) -> RankResult | None:
+        request = rank_request_to_proto(user, candidates.item_ids, candidates.recall_features)
+        deadline = context.deadline - self.config.ranking_reserve_seconds
+        try:
+            routed = await self.ranking.call("Rank", request, context, deadline=deadline)
+        except UpstreamError as error:
+            context.degrade("ranking_timeout" if error.code == "DEADLINE_EXCEEDED" else "ranking_unavailable")
             return None
         try:
-            routed = await self.feature.call(
-                "GetItemFeatures", feature_pb2.GetItemFeaturesRequest(item_ids=ids.tolist()), key, deadline
-            )
-        except UpstreamError as error:
-            raise_client_errors(error)
-            reasons.append("item_features_unavailable")
+            result = rank_result_from_proto(routed.response, len(candidates))
+        except InvalidArgument as error:
+            log.warning("ranking replica %s sent a malformed reply: %s", routed.replica, error)
+            context.degrade("ranking_unavailable")
             return None
-        served.setdefault("feature", routed.replica)
-        return routed.response
-
-    async def _rank(
-        self,
-        user: common_pb2.UserFeatures,
-        items: common_pb2.ItemFeatureBatch,
-        features: np.ndarray,
-        key: str,
-        deadline: float,
-        reasons: list[str],
-        served: dict[str, str],
-    ) -> ranking_pb2.RankResponse | None:
-        request = ranking_pb2.RankRequest(user=user, items=items, recall_features=matrix_to_proto(features))
-        try:
-            routed = await self.ranking.call("Rank", request, key, deadline - self.config.ranking_reserve_seconds)
-        except UpstreamError as error:
-            reasons.append("ranking_timeout" if error.code == "DEADLINE_EXCEEDED" else "ranking_unavailable")
-            return None
-        served["ranking"] = routed.replica
-        self.model_version = routed.response.model_version or self.model_version
-        return routed.response
+        context.served("ranking", routed.replica)
+        return result
 
     def _assemble(
         self,
-        user: common_pb2.UserFeatures,
+        context: RequestContext,
+        user: UserProfile,
         k: int,
-        ids: np.ndarray,
-        recall_scores: np.ndarray,
-        sources: list[list[str]],
-        items: common_pb2.ItemFeatureBatch | None,
-        rank: ranking_pb2.RankResponse | None,
-        reasons: list[str],
-        served: dict[str, str],
+        pool: Pool,
+        rank: RankResult | None,
+        served: GatewayBundle,
     ) -> Recommendations:
-        rank_scores = np.asarray(rank.scores, np.float32) if rank is not None else None
-        final = rank_scores if rank_scores is not None else recall_scores
+        candidates = pool.candidates
+        ids, recall_scores = candidates.item_ids, candidates.scores
         keep = unseen(ids, self._seen(user.user_id, user.rated_items))
-        order = [int(i) for i in np.argsort(-final, kind="stable") if keep[i]]
-        titles, genres = self._display(ids, items)
-        chosen = diversify(order, genres, k, self.config.max_genre_share)
+        ranked = ranked_order(recall_scores, rank)
+        order = ranked[keep[ranked]].tolist()
+        catalog = served.catalog
+        rows = catalog.rows(ids)
+        genres = [catalog.genres[row] for row in rows]
+        items = []
+        for i in diversify(order, genres, k, self.config.max_genre_share):
+            rank_score = float(rank.scores[i]) if rank is not None and rank.known[i] else None
+            recall_score = float(recall_scores[i])
+            score = rank_score if rank_score is not None else recall_score
+            title, sources = catalog.titles[rows[i]], pool.sources(i)
+            items.append(RecommendedItem(int(ids[i]), title, genres[i], score, sources, rank_score, recall_score))
         return Recommendations(
             user_id=user.user_id,
-            items=[
-                RecommendedItem(
-                    item_id=int(ids[i]),
-                    title=titles[i],
-                    genres=genres[i],
-                    score=float(final[i]),
-                    sources=sources[i],
-                    rank_score=float(rank_scores[i]) if rank_scores is not None else None,
-                    recall_score=float(recall_scores[i]),
-                )
-                for i in chosen
-            ],
+            items=items,
             model_version=rank.model_version if rank is not None else "",
             variant=rank.variant if rank is not None else "",
-            degraded=bool(reasons),
-            degraded_reason=",".join(reasons),
-            served_by=served,
+            degraded=context.degraded,
+            degraded_reason=context.degraded_reason,
+            served_by=context.served_by,
         )
-
-    def _display(self, ids: np.ndarray, items: common_pb2.ItemFeatureBatch | None) -> tuple[list[str], list[list[str]]]:
-        if items is not None and len(items.titles) == len(ids):
-            genres = [names.split("|") if names else [] for names in items.genre_names]
-            return list(items.titles), genres
-        described = [self.fallback.describe(int(i)) for i in ids]
-        return [title for title, _ in described], [names for _, names in described]
 
     async def similar(self, item_id: int, k: int = DEFAULT_K, timeout: float | None = None) -> Recommendations:
         check_id(item_id, "item_id")
         k = check_k(k, MAX_K)
-        deadline = self.deadline(timeout)
-        key = f"item:{item_id}"
-        reasons: list[str] = []
-        served: dict[str, str] = {}
+        served = self.bundle
+        context = RequestContext.begin(f"item:{item_id}", self.deadline(timeout))
         try:
             routed = await self.recall.call(
-                "SimilarItems", recall_pb2.SimilarItemsRequest(item_id=item_id, k=k), key, deadline
+                "SimilarItems", recall_pb2.SimilarItemsRequest(item_id=item_id, k=k), context
             )
-            served["recall"] = routed.replica
+            context.served("recall", routed.replica)
             ids = np.asarray(routed.response.item_ids, np.int64)
             scores = np.asarray(routed.response.scores, np.float32)
-            sources = [["embedding"]] * len(ids)
+            source = "embedding"
         except UpstreamError as error:
             raise_client_errors(error)
-            if not self.fallback.describe(item_id)[0]:
+            if not served.catalog.describe(item_id)[0]:
                 raise NotFound(f"unknown item {item_id}") from None
-            reasons.append("recall_unavailable")
-            ids = self.fallback.similar_by_genre(item_id, k)
-            scores = (1.0 / (1.0 + np.arange(len(ids)))).astype(np.float32)
-            sources = [["fallback_genre"]] * len(ids)
-        items = await self._item_features(ids, key, deadline, reasons, served)
-        titles, genres = self._display(ids, items)
-        for reason in reasons:
+            context.degrade("recall_unavailable")
+            ids = served.catalog.similar_by_genre(item_id, k)
+            scores = rank_scores(len(ids))
+            source = FALLBACK_GENRE
+        titles, genres = served.catalog.display(ids)
+        for reason in context.reasons:
             DEGRADED.labels(reason).inc()
         return Recommendations(
             user_id=0,
             item_id=item_id,
             items=[
-                RecommendedItem(int(ids[i]), titles[i], genres[i], float(scores[i]), sources[i], None, float(scores[i]))
+                RecommendedItem(int(ids[i]), titles[i], genres[i], float(scores[i]), [source], None, float(scores[i]))
                 for i in range(len(ids))
             ],
-            degraded=bool(reasons),
-            degraded_reason=",".join(reasons),
-            served_by=served,
+            degraded=context.degraded,
+            degraded_reason=context.degraded_reason,
+            served_by=context.served_by,
         )
 
     def _seen(self, user_id: int, rated: np.ndarray | Sequence[int]) -> np.ndarray:
@@ -296,32 +247,35 @@ class Recommender:
         relayed = self.relayed.get(user_id)
         return np.concatenate([rated, np.fromiter(relayed, np.int64, len(relayed))]) if relayed else rated
 
-    def _remember(self, event: common_pb2.Event) -> None:
-        items = self.relayed.get(event.user_id)
+    def _remember(self, user_id: int, item_id: int) -> None:
+        items = self.relayed.get(user_id)
         if items is None:
-            items = self.relayed[event.user_id] = {}
-        items.pop(event.item_id, None)
-        items[event.item_id] = None
+            items = self.relayed[user_id] = {}
+        items.pop(item_id, None)
+        items[item_id] = None
         while len(items) > self.config.remembered_items:
             del items[next(iter(items))]
 
     def forget(self, user_id: int, item_id: int) -> None:
         """Another gateway stored an event of `user_id` on `item_id`: this one's lists for the user are stale."""
         self.results.invalidate(user_id)
-        self._remember(common_pb2.Event(user_id=user_id, item_id=item_id))
+        self._remember(user_id, item_id)
 
-    async def record_event(self, event: common_pb2.Event, timeout: float | None = None) -> int:
+    async def record_event(self, event: Event, timeout: float | None = None) -> int:
+        """Stores `event` through the feature tier (assigning an event_id when it has none); returns the user's
+        feature version after it."""
         check_id(event.user_id, "user_id")
         if not event.event_id:
-            event.event_id = uuid.uuid4().hex
+            event = dataclasses.replace(event, event_id=uuid.uuid4().hex)
+        context = RequestContext.begin(str(event.user_id), self.deadline(timeout))
         try:
-            routed = await self.feature.call("RecordEvent", event, str(event.user_id), self.deadline(timeout))
+            routed = await self.feature.call("RecordEvent", event_to_proto(event), context)
         except UpstreamError as error:
             raise_client_errors(error)
             raise Unavailable(f"the event could not be stored: {error.message}") from None
         finally:
             self.results.invalidate(event.user_id)
-        self._remember(event)
+        self._remember(event.user_id, event.item_id)
         if self.broadcast is not None:
             await self.broadcast(event.user_id, event.item_id)
         return routed.response.user_version

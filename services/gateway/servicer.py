@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from grpc import aio
 
+from services.common.convert import event_from_proto
 from services.common.validation import DEFAULT_GENRE_K, DEFAULT_PAGE, DEFAULT_SEARCH_K, DEFAULT_SORT
 from services.gateway.catalogue import CatalogueApi
-from services.gateway.recommender import DEFAULT_K, Recommendations, Recommender
+from services.gateway.recommender import DEFAULT_K, Recommender
+from services.gateway.results import Recommendations
 from wren.v1 import catalogue_pb2, common_pb2, gateway_pb2, gateway_pb2_grpc
 
 
@@ -54,7 +56,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def RecordEvent(
         self, request: common_pb2.Event, context: aio.ServicerContext
     ) -> common_pb2.RecordEventResponse:
-        version = await self.recommender.record_event(request, context.time_remaining())
+        version = await self.recommender.record_event(event_from_proto(request), context.time_remaining())
         return common_pb2.RecordEventResponse(user_version=version)
 
     async def GetItem(

@@ -7,13 +7,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc import aio
 
 from services.common.metrics import UPSTREAM_FAILOVERS, UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from services.common.server import insecure_channel
+from services.gateway.context import RequestContext
 from services.gateway.errors import UpstreamError
 from services.gateway.ring import ReplicaRing
 
@@ -49,6 +50,20 @@ class Routed:
     attempts: int = 1
 
 
+class TierCaller(Protocol):
+    """What the gateway core needs of a tier: TierClient, or a stand-in (services.inprocess.DirectTier)."""
+
+    async def call(
+        self,
+        method: str,
+        request: Any,
+        context: RequestContext,
+        *,
+        deadline: float | None = None,
+        attempt_timeout: float | None = None,
+    ) -> Routed: ...
+
+
 class TierClient:
     """One tier's replicas behind a ring: a lazily created channel + stub per replica, failover in `call`.
 
@@ -81,17 +96,17 @@ class TierClient:
         self,
         method: str,
         request: Any,
-        key: str,
-        deadline: float,
+        context: RequestContext,
         *,
-        metadata: Metadata | None = None,
+        deadline: float | None = None,
         attempt_timeout: float | None = None,
     ) -> Routed:
-        """Calls `method` on the first replica of `ring.order(key)` that answers, before `deadline`.
+        """Calls `method` on the first replica of `ring.order(context.key)` that answers, before the deadline.
 
-        `deadline` is an absolute `time.monotonic()` instant; each attempt gets
-        `min(time left, attempt_timeout)`, attempt_timeout_seconds unless the call sets another. `metadata`
-        (e.g. x-request-id) is passed on unchanged.
+        The deadline is `context.deadline` unless the call sets an earlier one (an absolute
+        `time.monotonic()` instant); each attempt gets `min(time left, attempt_timeout)`,
+        attempt_timeout_seconds unless the call sets another. Every attempt carries the request's
+        `x-request-id` metadata (`context.metadata`).
         Raises UpstreamError: the replica's status for non-retryable codes (no other replica is tried),
         DEADLINE_EXCEEDED when time ran out, UNAVAILABLE when every replica failed (or none exist).
         """
@@ -100,16 +115,16 @@ class TierClient:
             return await self._call(
                 method,
                 request,
-                key,
-                deadline,
-                tuple(metadata) if metadata else None,
+                context.key,
+                context.deadline if deadline is None else deadline,
+                context.metadata,
                 attempt_timeout or self.attempt_timeout,
             )
         finally:
             UPSTREAM_LATENCY.labels(self.tier).observe(time.perf_counter() - started)
 
     async def _call(
-        self, method: str, request: Any, key: str, deadline: float, metadata: Metadata | None, attempt_timeout: float
+        self, method: str, request: Any, key: str, deadline: float, metadata: Metadata, attempt_timeout: float
     ) -> Routed:
         order = self.ring.order(key)
         if not order:

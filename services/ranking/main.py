@@ -9,10 +9,10 @@ from services.common.config import ConfigError, ServiceSettings
 from services.common.metrics import BUNDLE_INFO, MODEL_INFO
 from services.common.tier import RunningTier, run_tier, start_tier
 from services.common.tiers import SERVICE_NAMES
-from services.ranking.ab import AbConfigError, parse_variants
 from services.ranking.model import SessionSettings
 from services.ranking.ranker import MAX_BATCH, ModelSet, Ranker, RankerOptions
 from services.ranking.servicer import RankingServicer
+from wren.core.ab import AbConfigError, parse_variants
 from wren.core.bundle import Bundle
 from wren.v1 import ranking_pb2_grpc
 

@@ -1,4 +1,5 @@
-"""Ranker: validates a request's features, assembles model inputs and scores them (no transport here)."""
+"""Ranker: validates a request, gathers its candidates' features from the bundle, assembles model inputs and scores
+them (no transport here)."""
 
 from __future__ import annotations
 
@@ -12,23 +13,16 @@ import numpy as np
 
 from services.common.metrics import RANKING_BATCH_SIZE, RANKING_INFERENCE, RANKING_REQUESTS
 from services.common.validation import check_finite
-from services.ranking.ab import FORCED_VARIANT, AbSplit
 from services.ranking.model import OnnxModel, SessionSettings, schema_dims
+from wren.core.ab import FORCED_VARIANT, AbSplit
 from wren.core.bundle import Bundle
 from wren.core.errors import InvalidArgument
-from wren.core.model_inputs import ItemVocabulary, model_inputs
-from wren.core.types import ItemBatch, UserProfile
+from wren.core.item_features import ItemFeatureTable, ItemRows
+from wren.core.model_inputs import model_inputs
+from wren.core.types import RankResult, UserProfile
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 2000
-
-
-@dataclass(frozen=True)
-class RankResult:
-    scores: np.ndarray  # float32 [n], one per candidate in request order
-    model_name: str
-    model_version: str  # "<model_name>@<bundle_version>"
-    variant: str  # the user's A/B variant, or "forced" when the request named the model
 
 
 @dataclass(frozen=True)
@@ -47,12 +41,13 @@ class ModelSet:
     """Everything one bundle contributes to ranking, replaced as a whole on reload.
 
     models: name -> loaded, warmed model (every model of the bundle); dims: input widths from the bundle
-    schema (see model.schema_dims); vocabulary: the bundle's item ids -> model indices."""
+    schema (see model.schema_dims); items: the bundle's item features and model vocabulary indices, which
+    the candidates of every request are read from."""
 
     version: str
     models: dict[str, OnnxModel]
     default_model: str
-    vocabulary: ItemVocabulary
+    items: ItemFeatureTable
     dims: dict[str, int]
     split: AbSplit
 
@@ -66,9 +61,7 @@ class ModelSet:
             model = OnnxModel.from_bundle(bundle, name, options.session)
             model.warm()
             models[name] = model
-        return cls(
-            bundle.version, models, bundle.default_model, ItemVocabulary(bundle.items.ids), schema_dims(bundle), split
-        )
+        return cls(bundle.version, models, bundle.default_model, ItemFeatureTable(bundle), schema_dims(bundle), split)
 
 
 class Ranker:
@@ -92,15 +85,19 @@ class Ranker:
         return self.models.version
 
     async def rank(
-        self, profile: UserProfile, items: ItemBatch, model: str = "", recall_features: np.ndarray | None = None
+        self, profile: UserProfile, item_ids: np.ndarray, model: str = "", recall_features: np.ndarray | None = None
     ) -> RankResult:
-        """Scores `items` for `profile` with `model` (by name) or with the user's A/B variant's model.
-        `recall_features` [n, recall channels] are the candidates' recall features (None: zeros, as for an
-        item no channel proposed). Raises InvalidArgument for an empty or oversized batch, widths that differ
-        from the bundle schema, NaN/inf features or an unknown model name. Candidate ids outside the
-        vocabulary score as index 0."""
+        """Scores the candidates `item_ids` for `profile` with `model` (by name) or with the user's A/B
+        variant's model; their item features come from the bundle. `recall_features` [n, recall channels] are
+        the candidates' recall features (None: zeros, as for an item no channel proposed). Raises
+        InvalidArgument for an empty or oversized batch, widths that differ from the bundle schema, NaN/inf
+        features or an unknown model name. Candidates the bundle does not know are scored with zero item
+        features and the padding index, and reported in `known`."""
         models = self.models
-        inputs = request_inputs(models, profile, items, self.options.max_batch, recall_features)
+        item_ids = np.asarray(item_ids, np.int64)
+        check_batch(len(item_ids), self.options.max_batch)
+        items = models.items.gather(item_ids)
+        inputs = request_inputs(models, profile, items, recall_features)
         chosen, variant = choose(models, profile.user_id, model)
         started = time.perf_counter()
         if self._executor is None:
@@ -110,7 +107,7 @@ class Ranker:
         RANKING_INFERENCE.labels(chosen.name).observe(time.perf_counter() - started)
         RANKING_REQUESTS.labels(chosen.name, variant).inc()
         RANKING_BATCH_SIZE.observe(len(scores))
-        return RankResult(scores, chosen.name, chosen.version, variant)
+        return RankResult(scores, items.known, chosen.name, chosen.version, variant)
 
     async def reload(self, bundle: Bundle) -> None:
         """Loads and warms `bundle`'s models off the event loop, then swaps. On error the old set stays."""
@@ -143,15 +140,20 @@ def choose(models: ModelSet, user_id: int, requested: str) -> tuple[OnnxModel, s
     return models.models[variant.model], variant.name
 
 
-def request_inputs(
-    models: ModelSet, profile: UserProfile, items: ItemBatch, max_batch: int, recall_features: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Validated model inputs for one user and n candidates (the feature-to-input mapping training used)."""
-    dims, n = models.dims, len(items.item_ids)
+def check_batch(n: int, max_batch: int) -> None:
     if n == 0:
-        raise InvalidArgument("items must not be empty: there is nothing to rank")
+        raise InvalidArgument("item_ids must not be empty: there is nothing to rank")
     if n > max_batch:
-        raise InvalidArgument(f"items has {n} candidates; at most {max_batch} per call")
+        raise InvalidArgument(f"item_ids has {n} candidates; at most {max_batch} per call")
+
+
+def request_inputs(
+    models: ModelSet, profile: UserProfile, items: ItemRows, recall_features: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Validated model inputs for one user and n candidates (the feature-to-input mapping training used).
+    `items` come from the bundle (ModelSet.items) and need no checks; the user's features and the recall
+    features come from the request and are checked against the bundle schema."""
+    dims, n = models.dims, len(items.index)
     embedding = profile.embedding if profile.embedding is not None else np.zeros(dims["embedding_dim"], np.float32)
     for field, vector, key in (
         ("user.dense", profile.dense, "user_dense"),
@@ -163,28 +165,23 @@ def request_inputs(
         check_finite(vector, field)
     if recall_features is None:
         recall_features = np.zeros((n, dims["recall_channels"]), np.float32)
-    for field, matrix, key in (
-        ("items.dense", items.dense, "item_dense"),
-        ("items.genres", items.genres, "genres"),
-        ("items.embedding", items.embedding, "embedding_dim"),
-        ("recall_features", recall_features, "recall_channels"),
-    ):
-        if matrix.ndim != 2 or matrix.shape[1] != dims[key]:
-            width = matrix.shape[1] if matrix.ndim == 2 else matrix.shape
-            raise InvalidArgument(f"{field} has {width} columns; bundle {models.version} expects {dims[key]}")
-        if matrix.shape[0] != n:
-            raise InvalidArgument(f"{field} has {matrix.shape[0]} rows for {n} item ids")
-        check_finite(matrix, field)
-    recent_len = dims["recent_len"]
-    recent = np.zeros(recent_len, np.int64)
-    head = models.vocabulary.index(profile.recent_items[:recent_len])
+    elif recall_features.ndim != 2 or recall_features.shape[1] != dims["recall_channels"]:
+        width = recall_features.shape[1] if recall_features.ndim == 2 else recall_features.shape
+        raise InvalidArgument(
+            f"recall_features has {width} columns; bundle {models.version} expects {dims['recall_channels']}"
+        )
+    elif recall_features.shape[0] != n:
+        raise InvalidArgument(f"recall_features has {recall_features.shape[0]} rows for {n} item ids")
+    check_finite(recall_features, "recall_features")
+    recent = np.zeros(dims["recent_len"], np.int64)
+    head = models.items.index.rows(profile.recent_items[: len(recent)]) + 1
     recent[: len(head)] = head
     return model_inputs(
         user_dense=profile.dense,
         user_genres=profile.genre_ratings,
         user_embedding=embedding,
         recent_index=recent,
-        item_index=models.vocabulary.index(items.item_ids),
+        item_index=items.index,
         item_dense=items.dense,
         item_genres=items.genres,
         item_embedding=items.embedding,

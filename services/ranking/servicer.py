@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 from grpc import aio
 
-from services.common.convert import items_from_proto, matrix_from_proto, profile_from_proto
+from services.common.convert import matrix_from_proto, profile_from_proto, rank_result_to_proto
 from services.ranking.ranker import Ranker
 from wren.core.errors import InvalidArgument
 from wren.v1 import ranking_pb2, ranking_pb2_grpc
@@ -23,11 +24,6 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             else None
         )
         result = await self.ranker.rank(
-            profile_from_proto(request.user), items_from_proto(request.items), request.model, features
+            profile_from_proto(request.user), np.asarray(request.item_ids, np.int64), request.model, features
         )
-        return ranking_pb2.RankResponse(
-            scores=result.scores.tolist(),
-            model_name=result.model_name,
-            model_version=result.model_version,
-            variant=result.variant,
-        )
+        return rank_result_to_proto(result)

@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from uhashring import HashRing
 
 from services.common.server import GrpcService, start_server
+from services.gateway.context import RequestContext
 from services.gateway.discovery import Discovery, DnsSource, ReplicaSource, StaticSource, parse_replicas
 from services.gateway.errors import UpstreamError
 from services.gateway.health import HealthChecker
@@ -378,6 +379,10 @@ def soon(seconds: float = 2.0) -> float:
     return time.monotonic() + seconds
 
 
+def request(key: str, deadline: float, request_id: str = "r-test") -> RequestContext:
+    return RequestContext(key, deadline, request_id)
+
+
 async def test_failover_ejection_and_return_after_restart(replicas: dict[str, EchoReplica]) -> None:
     clock = FakeClock()
     ring, client = make_client(replicas, clock=clock)
@@ -385,15 +390,16 @@ async def test_failover_ejection_and_return_after_restart(replicas: dict[str, Ec
     key = "user-7"
     first, second, _ = ring.order(key)
     try:
-        routed = await client.call("Echo", b"", key, soon(), metadata=[("x-request-id", "r-1")])
+        routed = await client.call("Echo", b"", request(key, soon(), "r-1"))
         assert routed.replica == first and routed.response == str(replicas[first].port).encode()
         assert routed.attempts == 1 and replicas[first].request_ids == ["r-1"]
 
         await replicas[first].stop()
         failovers = metric("wren_upstream_failovers_total", tier=tier)
-        for _ in range(ring.ejection_threshold):  # every call still succeeds, on the next replica
-            routed = await client.call("Echo", b"", key, soon())
+        for attempt in range(ring.ejection_threshold):  # every call still succeeds, on the next replica
+            routed = await client.call("Echo", b"", request(key, soon(), f"r-failover-{attempt}"))
             assert (routed.replica, routed.attempts) == (second, 2)
+        assert replicas[second].request_ids == [f"r-failover-{attempt}" for attempt in range(ring.ejection_threshold)]
         assert metric("wren_upstream_failovers_total", tier=tier) == failovers + 3
         assert ring.ejected == {first}
         refused = metric("wren_upstream_requests_total", tier=tier, replica=first, code="UNAVAILABLE")
@@ -401,7 +407,7 @@ async def test_failover_ejection_and_return_after_restart(replicas: dict[str, Ec
         assert metric("wren_upstream_ejections_total", tier=tier, replica=first) == 1
 
         for _ in range(5):  # ejected: no further attempts on it
-            routed = await client.call("Echo", b"", key, soon())
+            routed = await client.call("Echo", b"", request(key, soon()))
             assert (routed.replica, routed.attempts) == (second, 1)
         assert metric("wren_upstream_requests_total", tier=tier, replica=first, code="UNAVAILABLE") == refused
         assert metric("wren_upstream_failovers_total", tier=tier) == failovers + 3
@@ -409,9 +415,9 @@ async def test_failover_ejection_and_return_after_restart(replicas: dict[str, Ec
         await replicas[first].start(port=replicas[first].port)
         await wait_connected(client.channel(first))
         assert first in ring.ejected  # back up, but its ejection has not run out yet
-        assert (await client.call("Echo", b"", key, soon())).replica == second
+        assert (await client.call("Echo", b"", request(key, soon()))).replica == second
         clock.advance(ring.base_ejection_seconds)
-        routed = await client.call("Echo", b"", key, soon())
+        routed = await client.call("Echo", b"", request(key, soon()))
         assert routed.replica == first and routed.response == str(replicas[first].port).encode()
         assert metric("wren_upstream_requests_total", tier=tier, replica=first, code="OK") == 2
         assert metric("wren_upstream_latency_seconds_count", tier=tier) == 11
@@ -425,7 +431,7 @@ async def test_all_replicas_down_is_unavailable(replicas: dict[str, EchoReplica]
         for replica in replicas.values():
             await replica.stop()
         with pytest.raises(UpstreamError) as caught:
-            await client.call("Echo", b"", "user-1", soon())
+            await client.call("Echo", b"", request("user-1", soon()))
         assert caught.value.code == "UNAVAILABLE" and caught.value.tier == client.tier
         assert caught.value.message.startswith("all 3 replicas failed")
     finally:
@@ -438,7 +444,7 @@ async def test_non_retryable_status_is_raised_at_once(replicas: dict[str, EchoRe
     replicas[bad].mode = "invalid"
     try:
         with pytest.raises(UpstreamError) as caught:
-            await client.call("Echo", b"", key_owned_by(ring, bad), soon())
+            await client.call("Echo", b"", request(key_owned_by(ring, bad), soon()))
         assert (caught.value.code, caught.value.message) == ("INVALID_ARGUMENT", "bad request")
         assert [replica.calls for replica in replicas.values()] == [1, 0, 0]
         assert metric("wren_upstream_failovers_total", tier=client.tier) == 0
@@ -451,7 +457,7 @@ async def test_passed_deadline_raises_without_calling(replicas: dict[str, EchoRe
     ring, client = make_client(replicas)
     try:
         with pytest.raises(UpstreamError) as caught:
-            await client.call("Echo", b"", "user-1", time.monotonic() - 0.001)
+            await client.call("Echo", b"", request("user-1", time.monotonic() - 0.001))
         assert caught.value.code == "DEADLINE_EXCEEDED"
         assert sum(replica.calls for replica in replicas.values()) == 0
         assert client.open_channels == set()
@@ -469,7 +475,7 @@ async def test_hanging_replica_fails_over_within_the_attempt_timeout(replicas: d
         for address in replicas:  # connections up first, so only the attempt timeout is measured
             await wait_connected(client.channel(address))
         started = time.perf_counter()
-        routed = await client.call("Echo", b"", key, soon())
+        routed = await client.call("Echo", b"", request(key, soon()))
         elapsed = time.perf_counter() - started
         assert routed.replica == ring.order(key)[1] and routed.attempts == 2
         assert attempt <= elapsed < attempt + 0.25
@@ -477,7 +483,7 @@ async def test_hanging_replica_fails_over_within_the_attempt_timeout(replicas: d
 
         # When the caller's own deadline runs out during the attempt, there is nothing left to fail over with.
         with pytest.raises(UpstreamError) as caught:
-            await client.call("Echo", b"", key, soon(0.1))
+            await client.call("Echo", b"", request(key, soon(0.1)))
         assert caught.value.code == "DEADLINE_EXCEEDED"
         assert sum(replica.calls for address, replica in replicas.items() if address != hung) == 1
     finally:
@@ -517,13 +523,13 @@ async def test_channels_close_when_replicas_leave(replicas: dict[str, EchoReplic
     gone = next(iter(replicas))
     try:
         for key in KEYS[:30]:
-            await client.call("Echo", b"", key, soon())
+            await client.call("Echo", b"", request(key, soon()))
         assert client.open_channels == set(replicas)
         channel = client.channel(gone)
         ring.set_replicas(set(replicas) - {gone})
         assert client.open_channels == set(replicas) - {gone}
         await eventually(lambda: channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN)
-        served = [(await client.call("Echo", b"", key, soon())).replica for key in KEYS[:30]]
+        served = [(await client.call("Echo", b"", request(key, soon()))).replica for key in KEYS[:30]]
         assert gone not in served and client.open_channels == set(replicas) - {gone}
     finally:
         await client.close()
@@ -544,14 +550,14 @@ async def test_failover_overhead_when_the_first_replica_refuses_connections(
         for address in live:
             await wait_connected(client.channel(address))
         started = time.perf_counter()
-        assert (await client.call("Echo", b"", dead_key, soon())).attempts == 2
+        assert (await client.call("Echo", b"", request(dead_key, soon()))).attempts == 2
         cold = time.perf_counter() - started
 
         async def median_latency(key: str) -> float:
             samples = []
             for _ in range(60):
                 started = time.perf_counter()
-                await client.call("Echo", b"", key, soon())
+                await client.call("Echo", b"", request(key, soon()))
                 samples.append(time.perf_counter() - started)
             return statistics.median(samples)
 

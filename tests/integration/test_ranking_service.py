@@ -25,13 +25,13 @@ from pipeline.evaluate import onnx_scores
 from pipeline.evaluate import test_rows as offline_rows  # aliased: pytest would collect test_*
 from pipeline.split import time_split
 from services.common.config import ConfigError
-from services.common.convert import items_to_proto, profile_to_proto
+from services.common.convert import matrix_to_proto, profile_to_proto
 from services.feature.memory import MemoryFeatureStore
-from services.ranking.ab import BUCKETS, AbConfigError, AbSplit, parse_variants
 from services.ranking.main import SERVICE_NAME, RankingSettings, start
 from services.ranking.model import OnnxModel, schema_dims
 from services.ranking.ranker import Ranker
 from tests.support.netutil import health_status, reflected_services
+from wren.core.ab import BUCKETS, AbConfigError, AbSplit, parse_variants
 from wren.core.bundle import CURRENT, MANIFEST, Bundle
 from wren.core.errors import BundleError
 from wren.core.model_inputs import MODEL_INPUTS
@@ -76,11 +76,17 @@ async def ranking(tiny_artifacts: Path) -> AsyncIterator[Running]:
 
 
 async def rank_request(
-    store: MemoryFeatureStore, user_id: int, item_ids: object, model: str = ""
+    store: MemoryFeatureStore, user_id: int, item_ids: object, model: str = "", recall_features: object = None
 ) -> ranking_pb2.RankRequest:
+    """The user's features from the embedded feature store, the candidates by id (ranking reads their features
+    from its own bundle), and recall features when given."""
     profile = await store.get_user(int(user_id))
-    items = await store.get_items(np.asarray(item_ids, np.int64))
-    return ranking_pb2.RankRequest(user=profile_to_proto(profile), items=items_to_proto(items), model=model)
+    request = ranking_pb2.RankRequest(
+        user=profile_to_proto(profile), item_ids=np.asarray(item_ids, np.int64).tolist(), model=model
+    )
+    if recall_features is not None:
+        request.recall_features.CopyFrom(matrix_to_proto(np.asarray(recall_features, np.float32)))
+    return request
 
 
 async def expect_code(call: object, code: grpc.StatusCode) -> str:
@@ -137,6 +143,7 @@ async def test_unknown_candidates_score_as_the_padding_index(ranking: Running, t
     reply = await ranking.stub.Rank(await rank_request(ranking.store, rows["user_id"].iloc[0], ids))
     assert (reply.model_name, reply.variant) == (bundle.default_model, "control")
     np.testing.assert_allclose(np.array(reply.scores, np.float32), expected, rtol=0, atol=1e-6)
+    assert list(reply.known) == [True] * len(rows) + [False]
 
 
 # --- A/B ----------------------------------------------------------------------------------------------
@@ -221,30 +228,25 @@ def get_matrix(matrix: common_pb2.Matrix) -> np.ndarray:
     return np.frombuffer(matrix.data, "<f4").reshape(matrix.rows, matrix.cols).copy()
 
 
-def with_value(name: str, value: float) -> Callable[[ranking_pb2.RankRequest], None]:
+def with_value(value: float) -> Callable[[ranking_pb2.RankRequest], None]:
     def mutate(request: ranking_pb2.RankRequest) -> None:
-        matrix = getattr(request.items, name)
-        array = get_matrix(matrix)
+        array = get_matrix(request.recall_features)
         array[1, 0] = value
-        set_matrix(matrix, array)
+        set_matrix(request.recall_features, array)
 
     return mutate
 
 
-def narrower(name: str) -> Callable[[ranking_pb2.RankRequest], None]:
-    def mutate(request: ranking_pb2.RankRequest) -> None:
-        matrix = getattr(request.items, name)
-        set_matrix(matrix, get_matrix(matrix)[:, :-1])
-
-    return mutate
+def narrower(request: ranking_pb2.RankRequest) -> None:
+    set_matrix(request.recall_features, get_matrix(request.recall_features)[:, :-1])
 
 
 def short_bytes(request: ranking_pb2.RankRequest) -> None:
-    request.items.dense.data = request.items.dense.data[:-4]
+    request.recall_features.data = request.recall_features.data[:-4]
 
 
 def fewer_rows(request: ranking_pb2.RankRequest) -> None:
-    set_matrix(request.items.embedding, get_matrix(request.items.embedding)[:-1])
+    set_matrix(request.recall_features, get_matrix(request.recall_features)[:-1])
 
 
 def nan_user(request: ranking_pb2.RankRequest) -> None:
@@ -259,17 +261,18 @@ def short_user_embedding(request: ranking_pb2.RankRequest) -> None:
     del request.user.embedding[-1]
 
 
+# Item features are no longer on the wire (ranking reads them from its bundle): the matrix checks are exercised
+# on the request's one remaining matrix, recall_features (4 candidates x RECALL_WIDTH columns).
 BAD_REQUESTS: dict[str, tuple[Callable[[ranking_pb2.RankRequest], None], str]] = {
-    "empty items": (lambda r: r.items.CopyFrom(common_pb2.ItemFeatureBatch()), "items must not be empty"),
-    "nan in items.dense": (with_value("dense", float("nan")), "items.dense contains NaN or infinite values"),
-    "inf in items.embedding": (with_value("embedding", float("inf")), "items.embedding contains NaN or infinite"),
+    "empty item_ids": (lambda r: r.ClearField("item_ids"), "item_ids must not be empty"),
+    "nan in recall_features": (with_value(float("nan")), "recall_features contains NaN or infinite values"),
+    "inf in recall_features": (with_value(float("inf")), "recall_features contains NaN or infinite values"),
     "nan in user features": (nan_user, "user.genre_ratings contains NaN"),
-    "narrow items.genres": (narrower("genres"), "items.genres has 5 columns; bundle"),
-    "narrow items.embedding": (narrower("embedding"), "items.embedding has 15 columns"),
+    "narrow recall_features": (narrower, "recall_features has {recall_channels_less_one} columns; bundle"),
     "wide user.dense": (wide_user, "user.dense has 5 values"),
     "short user.embedding": (short_user_embedding, "user.embedding has 15 values"),
-    "byte count": (short_bytes, "items.dense: 4x6 float32 needs 96 bytes, got 92"),
-    "rows mismatch": (fewer_rows, "items.embedding has 3 rows for 4 item ids"),
+    "byte count": (short_bytes, "recall_features: 4x{recall_channels} float32 needs {bytes} bytes, got {short}"),
+    "rows mismatch": (fewer_rows, "recall_features has 3 rows for 4 item ids"),
     "missing user": (lambda r: r.ClearField("user"), "user is required"),
 }
 
@@ -277,7 +280,12 @@ BAD_REQUESTS: dict[str, tuple[Callable[[ranking_pb2.RankRequest], None], str]] =
 @pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
 async def test_bad_input_is_invalid_argument_and_the_server_stays_healthy(ranking: Running, case: str) -> None:
     mutate, message = BAD_REQUESTS[case]
-    request = await rank_request(ranking.store, 3, ranking.bundle.items.ids[:4])
+    width = schema_dims(ranking.bundle)["recall_channels"]
+    message = message.format(
+        recall_channels=width, recall_channels_less_one=width - 1, bytes=16 * width, short=16 * width - 4
+    )
+    recall = np.random.default_rng(0).random((4, width), np.float32)
+    request = await rank_request(ranking.store, 3, ranking.bundle.items.ids[:4], recall_features=recall)
     assert len(request.user.embedding) == ranking.bundle.embedding_dim  # user 3 has history
     mutate(request)
     details = await expect_code(ranking.stub.Rank(request), grpc.StatusCode.INVALID_ARGUMENT)
@@ -292,7 +300,7 @@ async def test_batch_over_the_limit_is_rejected(ranking: Running) -> None:
     details = await expect_code(
         ranking.stub.Rank(await rank_request(ranking.store, 3, ids)), grpc.StatusCode.INVALID_ARGUMENT
     )
-    assert "items has 2001 candidates; at most 2000 per call" in details
+    assert "item_ids has 2001 candidates; at most 2000 per call" in details
     assert len((await ranking.stub.Rank(await rank_request(ranking.store, 3, ids[:2000]))).scores) == 2000
 
 

@@ -90,6 +90,22 @@ class Candidates:
         return [name for bit, name in enumerate(self.channels) if mask >> bit & 1]
 
 
+@dataclass(frozen=True, slots=True)
+class RankResult:
+    """The ranking tier's answer for n candidates, in request order.
+
+    scores: float32 [n]; known: bool [n], false for an item the ranking bundle does not know (it was scored
+    with zero item features and the padding index); model_version: "<model_name>@<bundle_version>";
+    variant: the user's A/B variant, or "forced" when the request named the model.
+    """
+
+    scores: np.ndarray
+    known: np.ndarray
+    model_name: str
+    model_version: str
+    variant: str
+
+
 @dataclass(slots=True)
 class ItemSummary:
     """What a list of items shows of each: year None when unknown, rating_mean None when nobody rated it."""

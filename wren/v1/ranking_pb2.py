@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from wren.v1 import common_pb2 as wren_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15wren/v1/ranking.proto\x12\x07wren.v1\x1a\x14wren/v1/common.proto\"\x95\x01\n\x0bRankRequest\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.wren.v1.UserFeatures\x12(\n\x05items\x18\x02 \x01(\x0b\x32\x19.wren.v1.ItemFeatureBatch\x12\r\n\x05model\x18\x03 \x01(\t\x12(\n\x0frecall_features\x18\x04 \x01(\x0b\x32\x0f.wren.v1.Matrix\"Z\n\x0cRankResponse\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x0f\n\x07variant\x18\x04 \x01(\t2E\n\x0eRankingService\x12\x33\n\x04Rank\x12\x14.wren.v1.RankRequest\x1a\x15.wren.v1.RankResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15wren/v1/ranking.proto\x12\x07wren.v1\x1a\x14wren/v1/common.proto\"\x8a\x01\n\x0bRankRequest\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.wren.v1.UserFeatures\x12\r\n\x05model\x18\x03 \x01(\t\x12(\n\x0frecall_features\x18\x04 \x01(\x0b\x32\x0f.wren.v1.Matrix\x12\x10\n\x08item_ids\x18\x05 \x03(\x03J\x04\x08\x02\x10\x03R\x05items\"i\n\x0cRankResponse\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x0f\n\x07variant\x18\x04 \x01(\t\x12\r\n\x05known\x18\x05 \x03(\x08\x32\x45\n\x0eRankingService\x12\x33\n\x04Rank\x12\x14.wren.v1.RankRequest\x1a\x15.wren.v1.RankResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wren.v1.ranking_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RANKREQUEST']._serialized_start=57
-  _globals['_RANKREQUEST']._serialized_end=206
-  _globals['_RANKRESPONSE']._serialized_start=208
-  _globals['_RANKRESPONSE']._serialized_end=298
-  _globals['_RANKINGSERVICE']._serialized_start=300
-  _globals['_RANKINGSERVICE']._serialized_end=369
+  _globals['_RANKREQUEST']._serialized_end=195
+  _globals['_RANKRESPONSE']._serialized_start=197
+  _globals['_RANKRESPONSE']._serialized_end=302
+  _globals['_RANKINGSERVICE']._serialized_start=304
+  _globals['_RANKINGSERVICE']._serialized_end=373
 # @@protoc_insertion_point(module_scope)

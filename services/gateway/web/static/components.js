@@ -25,7 +25,6 @@ const ITEM_CHANNELS = {
 const REASONS = {
   features_unavailable: "the feature tier did not answer, so this user was treated as new",
   recall_unavailable: "the recall tier did not answer, so a popular list was served",
-  item_features_unavailable: "movie features were missing, so the list is in recall order",
   ranking_unavailable: "the ranking model did not answer, so the list is in recall order",
   ranking_timeout: "the ranking model was too slow, so the list is in recall order",
 };
