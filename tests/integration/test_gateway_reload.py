@@ -61,12 +61,9 @@ async def stack(tiny_artifacts: Path, tmp_path: Path) -> AsyncIterator[Stack]:
             ("recall", start_recall, RecallSettings(**common)),
             ("ranking", start_ranking, RankingSettings(**common)),
         ):
-            service, core, watcher = await start(settings)
-            stack.push_async_callback(service.stop, 0)
-            stack.push_async_callback(watcher.stop)
-            if isinstance(core, Ranker):
-                stack.callback(core.close)
-            ports[name] = service.port
+            running = await start(settings)
+            stack.push_async_callback(running.stop)
+            ports[name] = running.service.port
         gateway = await start_gateway(
             GatewaySettings(
                 **common,
