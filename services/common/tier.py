@@ -25,6 +25,10 @@ class Tier(Protocol):
     def register(self, server: aio.Server) -> None:
         """Adds the tier's servicer to `server`."""
 
+    async def warm(self, bundle: Bundle) -> None:
+        """Runs the tier's hot paths once on `bundle` (first-call costs: lazy loads, index pages, allocator
+        growth) so that the first real request after SERVING is answered in full; leaves no cached answer."""
+
     async def reload(self, bundle: Bundle) -> None:
         """Switches to a newly published bundle (BundleWatcher calls it)."""
 
@@ -52,7 +56,8 @@ class RunningTier(Generic[T]):
 
 
 async def start_tier(build: Build[S, T], settings: S) -> RunningTier[T]:
-    """Loads the bundle, builds the tier, starts its server, reports ready and starts watching for bundles."""
+    """Loads the bundle, builds the tier, starts its server (NOT_SERVING), warms the tier's hot paths, then
+    reports ready and starts watching for bundles."""
     bundle = Bundle(settings.artifacts, settings.user_state)
     tier = await build(settings, bundle)
     service = await start_server(
@@ -66,6 +71,7 @@ async def start_tier(build: Build[S, T], settings: S) -> RunningTier[T]:
     watcher = BundleWatcher(
         settings.artifacts, bundle.version, tier.reload, tier.name, tier.reload_seconds, settings.user_state
     )
+    await tier.warm(bundle)
     await service.mark_ready()
     watcher.start()
     return RunningTier(service, tier, watcher)

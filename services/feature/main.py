@@ -64,6 +64,14 @@ class FeatureTier:
             FeatureServicer(core, CatalogueCore(lambda: core.store)), server
         )
 
+    async def warm(self, bundle: Bundle) -> None:
+        """One profile, one item batch and the catalogue, read from the store (past the user cache)."""
+        store = self.core.store
+        if len(bundle.users.ids):
+            await store.get_user(int(bundle.users.ids[0]))
+        await store.get_items(bundle.items.ids[: self.core.max_items])
+        await store.catalogue()
+
     async def reload(self, new: Bundle) -> None:
         """Embedded store only: a new bundle replaces the snapshot; events recorded since the old one was
         loaded are re-applied when they are newer than the new bundle's data (Redis publishes instead)."""

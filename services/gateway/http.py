@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 EVENT_FIELDS = {"user_id", "item_id", "type", "rating", "timestamp", "event_id"}
 INT64 = (-(2**63), 2**63)
+ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
+MAX_JSON_DIGITS = 4300  # Python's int() limit: json.loads refuses longer numbers
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Params = dict[str, Any]
 
@@ -56,10 +60,9 @@ def parse_params(route: Route, request: web.Request) -> Params:
                 raise InvalidArgument(f"query parameter {param.name} is required")
             values[param.name] = param.default
         elif param.kind == "integer":
-            try:
-                values[param.name] = int(raw)
-            except ValueError:
-                raise InvalidArgument(f"{param.name} must be an integer, got {raw!r}") from None
+            if not ASCII_INTEGER.fullmatch(raw):  # int() would also take "٧", "７", "+7" and "7_0"
+                raise InvalidArgument(f"{param.name} must be an integer, got {raw!r}")
+            values[param.name] = int(raw)
         else:
             values[param.name] = raw
     return values
@@ -78,6 +81,29 @@ def _timeout(request: web.Request) -> float | None:
     return value / 1000
 
 
+def parse_json(raw: bytes) -> object:
+    """The body as JSON; InvalidArgument naming what is wrong (never the parser's exception text)."""
+    try:
+        return json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidArgument(f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidArgument("the body is nested more than the JSON parser allows") from None
+    except ValueError:  # the only other ValueError json.loads raises: an integer past int()'s digit limit
+        raise InvalidArgument(f"the body has a number with more than {MAX_JSON_DIGITS} digits") from None
+
+
+def _text(payload: dict, name: str) -> str:
+    value = payload[name]
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{name} must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
 def parse_event(payload: object) -> common_pb2.Event:
     if not isinstance(payload, dict):
         raise InvalidArgument("the body must be a JSON object")
@@ -87,9 +113,7 @@ def parse_event(payload: object) -> common_pb2.Event:
     for name in ("user_id", "item_id", "type"):
         if name not in payload:
             raise InvalidArgument(f"field {name} is required")
-    if not isinstance(payload["type"], str):
-        raise InvalidArgument("type must be a string")
-    event = common_pb2.Event(type=payload["type"])
+    event = common_pb2.Event(type=_text(payload, "type"))
     for name in ("user_id", "item_id", "timestamp"):
         value = payload.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -103,9 +127,7 @@ def parse_event(payload: object) -> common_pb2.Event:
             raise InvalidArgument("rating must be a number")
         event.rating = float(rating)
     if payload.get("event_id") is not None:
-        if not isinstance(payload["event_id"], str):
-            raise InvalidArgument("event_id must be a string")
-        event.event_id = payload["event_id"]
+        event.event_id = _text(payload, "event_id")
     return event
 
 
@@ -179,9 +201,11 @@ class GatewayHttp:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise InvalidArgument(f"body larger than {MAX_BODY_BYTES} bytes")
         try:
-            payload = json.loads(await request.read() or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InvalidArgument(f"the body is not valid JSON: {error}") from None
+            raw = await request.read()
+        except RequestPayloadError:
+            encoding = request.headers.get("Content-Encoding", "")
+            raise InvalidArgument(f"the body is not valid compressed data (Content-Encoding {encoding!r})") from None
+        payload = parse_json(raw)
         version = await self.recommender.record_event(event_from_proto(parse_event(payload)), _timeout(request))
         return models.EventBody(user_version=version)
 

@@ -51,6 +51,9 @@ class RankingTier:
     def register(self, server: aio.Server) -> None:
         ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(self.ranker), server)
 
+    async def warm(self, bundle: Bundle) -> None:
+        """Nothing more: Ranker.load already ran every model once on sample inputs."""
+
     async def reload(self, new: Bundle) -> None:
         old = self.ranker.version
         await self.ranker.reload(new)

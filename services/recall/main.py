@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 from grpc import aio
 
@@ -15,6 +17,7 @@ from services.recall.core import RecallCore
 from services.recall.servicer import RecallServicer
 from services.recall.trending import TrendingFeed
 from wren.core.bundle import Bundle
+from wren.core.profiles import ProfileBuilder
 from wren.core.recall.recaller import MAX_K, Recaller
 from wren.v1 import recall_pb2_grpc
 
@@ -33,6 +36,9 @@ class RecallSettings(ServiceSettings):
     trending_refresh_seconds: float = 1.0
 
 
+WARM_K = 300  # what the gateway asks for by default (its `candidates`)
+
+
 class RecallTier:
     """The recall tier for services.common.tier: a RecallCore over the bundle's index, plus the trending feed."""
 
@@ -45,6 +51,16 @@ class RecallTier:
 
     def register(self, server: aio.Server) -> None:
         recall_pb2_grpc.add_RecallServiceServicer_to_server(RecallServicer(self.core), server)
+
+    async def warm(self, bundle: Bundle) -> None:
+        """One recall for the bundle's first user and one similar-items list, past the caches."""
+        if not len(bundle.users.ids):
+            return
+        builder = ProfileBuilder.from_bundle(bundle)
+        profile = builder.profile(int(bundle.users.ids[0]), builder.snapshot_state(bundle.users, 0))
+        recaller = self.core.recaller
+        await asyncio.to_thread(recaller.recall, profile, min(WARM_K, recaller.max_k))
+        await asyncio.to_thread(recaller.similar_items, int(bundle.items.ids[0]), 10)
 
     async def reload(self, new: Bundle) -> None:
         old = self.core.version

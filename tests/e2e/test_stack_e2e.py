@@ -120,6 +120,33 @@ async def test_unknown_user_gets_a_cold_start_list_and_bad_input_gets_400(stack:
             assert response.status in (400, 413)
 
 
+HOSTILE_EVENT_BODIES = [
+    (b'{"user_id": 1, "item_id": 2, "type": "click", "timestamp": 99999999999999999999}', "timestamp is out of range"),
+    (b'{"user_id": 1, "item_id": 2, "type": "rating", "rating": 1e400}', "rating must be"),
+    (b'{"user_id": 1' + b"0" * 5000 + b', "item_id": 2, "type": "click"}', "a number with more than"),
+    (b'{"a": ' * 1000 + b"1" + b"}" * 1000, "nested more than"),
+    (b'{"user_id": 1, "item_id": 2, "type": "\\ud800"}', "type must be"),
+    (b'{"user_id": 1, "item_id": 2, "type": "click", "event_id": "\\udfff"}', "event_id must be"),
+]
+
+
+async def test_hostile_event_bodies_get_400_with_a_message_and_no_exception_text(stack: LocalStack) -> None:
+    url = f"{http_base(stack)}/v1/events"
+    async with aiohttp.ClientSession() as session:
+        for body, message in HOSTILE_EVENT_BODIES:
+            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+                answer = await response.json()
+                assert response.status == 400 and message in answer["error"]["message"], (body[:60], answer)
+                assert "Error" not in answer["error"]["message"] and "Traceback" not in answer["error"]["message"]
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        async with session.post(url, data=b"not gzip at all", headers=headers) as response:
+            answer = await response.json()
+            assert response.status == 400 and "compressed" in answer["error"]["message"], answer
+        for query in ("user_id=%D9%A7", "user_id=%EF%BC%97", "user_id=+7", "user_id=7_0"):  # ٧, fullwidth 7
+            status, answer = await get_json(session, f"{http_base(stack)}/v1/recommendations?{query}")
+            assert status == 400 and "user_id must be an integer" in answer["error"]["message"], (query, answer)
+
+
 async def test_grpc_api(stack: LocalStack) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.gateway.port}") as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
