@@ -45,9 +45,11 @@ def _engine(args: argparse.Namespace) -> Iterator[Engine]:
 
 
 def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    from pipeline.engine import ENGINES
+
     parser.add_argument(
         "--engine",
-        choices=["local", "ray"],
+        choices=ENGINES,
         default="local",
         help="where the evaluation's served-list shards and baselines run: here (default) or on Ray",
     )
