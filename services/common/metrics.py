@@ -54,8 +54,9 @@ FEATURE_STORE_ERRORS = Counter(
 REDIS_CIRCUIT_OPEN = Gauge("wren_redis_circuit_open", "1 while the Redis circuit breaker rejects calls, else 0")
 
 
-def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:
-    """Exposes /metrics on `port` from a background thread (no-op for port 0)."""
+def serve_metrics(port: int, addr: str) -> None:
+    """Exposes /metrics on `addr`:`port` from a background thread (no-op for port 0); the address is the
+    service's own --host, never every interface by default."""
     if port:
         start_http_server(port, addr=addr)
 

@@ -17,4 +17,4 @@ def prepare_process(service: str, settings: ServiceSettings) -> None:
     configure_logging(service, settings.log_level)
     log.info("starting", extra={"settings": describe(settings)})
     limit_blas_threads(settings.blas_threads)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, settings.host)

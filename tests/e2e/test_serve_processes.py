@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,9 @@ async def test_tier_serves_health_reflection_and_metrics(tier: str, tiny_artifac
         assert ready and ready[0].value == 1.0
         assert any(s.labels["service"] == tier for s in families["wren_bundle_info"].samples)
         assert [s.value for s in families["wren_capacity"].samples if s.labels["service"] == tier] == [64.0]
+        for bound in (port, metrics_port):  # --host 127.0.0.1: nothing listens on the rest of 127/8 or beyond
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.2", bound), timeout=5).close()
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

@@ -168,7 +168,7 @@ def _retrain(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         progress=not args.quiet,
     )
-    return run(job, args.every, args.metrics_file, args.metrics_port)
+    return run(job, args.every, args.metrics_file, args.metrics_port, args.metrics_host)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the retrain metrics here after each run (Prometheus text format)",
     )
     retrain.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port (0 = no)")
+    retrain.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address the /metrics listener binds (default 127.0.0.1)"
+    )
     retrain.add_argument("--quiet", action="store_true", help="no progress output")
     retrain.set_defaults(handler=_retrain)
 

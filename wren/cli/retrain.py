@@ -116,13 +116,19 @@ def _record(decision: Decision) -> None:
     RETRAIN_LAST_RUN.labels(outcome).set(time.time())
 
 
-def run(job: RetrainJob, every_seconds: float = 0.0, metrics_file: Path | None = None, metrics_port: int = 0) -> int:
+def run(
+    job: RetrainJob,
+    every_seconds: float = 0.0,
+    metrics_file: Path | None = None,
+    metrics_port: int = 0,
+    metrics_host: str = "127.0.0.1",
+) -> int:
     """Once (every_seconds 0) or on a schedule until interrupted. Prints each decision; a failed run is logged
     and counted, and a schedule carries on. Metrics go to `metrics_file` (Prometheus text format, for a
-    node-exporter textfile collector) after each run and/or are served on `metrics_port`."""
+    node-exporter textfile collector) after each run and/or are served on `metrics_host`:`metrics_port`."""
     from services.common.metrics import serve_metrics
 
-    serve_metrics(metrics_port)
+    serve_metrics(metrics_port, metrics_host)
     while True:
         started = time.monotonic()
         try:
