@@ -163,6 +163,26 @@ async def test_grpc_api(stack: LocalStack) -> None:
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and error.value.details()
 
 
+async def test_a_huge_event_type_gets_a_bounded_invalid_argument_and_the_replica_stays_healthy(
+    stack: LocalStack,
+) -> None:
+    huge = "x" * 12_000  # quoted whole, its message would outgrow gRPC's status header
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.gateway.port}") as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        for _ in range(3):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await stub.RecordEvent(common_pb2.Event(user_id=4, item_id=5, type=huge), timeout=5)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert error.value.details().startswith("type must be one of") and len(error.value.details()) <= 300
+        reply = await stub.Recommend(gateway_pb2.RecommendRequest(user_id=4, k=5), timeout=5)
+        assert len(reply.items) == 5 and not reply.degraded  # no replica was ejected
+    async with aiohttp.ClientSession() as session:
+        body = {"user_id": 4, "item_id": 5, "type": huge}
+        async with session.post(f"{http_base(stack)}/v1/events", json=body) as response:
+            answer = await response.json()
+        assert response.status == 400 and len(answer["error"]["message"]) <= 300
+
+
 async def test_read_your_writes_through_every_cache(stack: LocalStack, tiny_artifacts: Path) -> None:
     bundle = Bundle(tiny_artifacts)
     user = int(bundle.users.ids[20])

@@ -70,3 +70,12 @@ def test_the_http_benchmark_target_reports_the_gateways_own_code() -> None:
     assert _error_code(503, b'{"error": {"code": "UNAVAILABLE", "message": "recall down"}}') == "UNAVAILABLE"
     assert _error_code(404, b"<html>not json</html>") == "NOT_FOUND"  # a proxy's page: the table's code
     assert _error_code(502, b"") == "INTERNAL"
+
+
+def test_messages_are_bounded_whatever_input_they_quote() -> None:
+    from wren.core.errors import MAX_MESSAGE_CHARS, InvalidArgument
+
+    long = InvalidArgument(f"type must be one of rating, click, view, got {'x' * 12_000!r}")
+    assert len(str(long)) == MAX_MESSAGE_CHARS and str(long).endswith("...")
+    assert str(long).startswith("type must be one of rating, click, view, got 'xxx")
+    assert str(InvalidArgument("short")) == "short"

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+MAX_MESSAGE_CHARS = 300  # a message quotes client input; bounded, it always fits a gRPC status header
+
 
 class WrenError(Exception):
-    """Base class: `code` names the error in ERRORS (a grpc.StatusCode name); the message is safe to show clients."""
+    """Base class: `code` names the error in ERRORS (a grpc.StatusCode name); the message is safe to show clients
+    and at most MAX_MESSAGE_CHARS long (longer ones are cut, with "..." at the end)."""
 
     code = "INTERNAL"
+
+    def __init__(self, message: str = "") -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
+        super().__init__(message)
 
     @property
     def grpc_code(self) -> str:
