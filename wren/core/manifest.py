@@ -99,8 +99,9 @@ class Manifest(_Part):
         return float(self.config["positive_threshold"])
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object written to manifest.json (optional parts left out until set)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The JSON object written to manifest.json: optional top-level parts left out until set; a None inside a
+        part (a training setting left unset, say) is kept, so reading the manifest back gives the same values."""
+        return {key: value for key, value in self.model_dump(mode="json").items() if value is not None}
 
     @classmethod
     def parse(cls, data: Any, where: str) -> Manifest:
